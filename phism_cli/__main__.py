@@ -1,0 +1,3 @@
+from phism_cli.cli.app import main
+
+main()

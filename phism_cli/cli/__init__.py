@@ -1,0 +1,1 @@
+"""The `phism` command line: one module per command, shared options in `options`."""

@@ -1,0 +1,59 @@
+"""`phism fit-encoder`: self-supervised training on pixels sampled from one or many scenes."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Annotated
+
+import typer
+
+from phism_cli.cli import options as opt
+from phism_cli.cli.common import emit_json, fit_encoder_on_scenes, open_scenes, say
+from phism_cli.io.atomic import atomic_output, check_output
+from phism_cli.model.checkpoint import file_sha256, save_encoder
+from phism_cli.model.estimator import PhismEncoder
+
+
+def fit_encoder(
+    scenes: Annotated[list[Path], typer.Argument(help="Scenes of one sensor to train on.")],
+    output: opt.OutputPath = ...,
+    components: opt.Components = 5,
+    basis: opt.Basis = "skewnormal",
+    fixed: opt.Fixed = False,
+    epochs: opt.Epochs = 50,
+    patience: Annotated[int, typer.Option(
+        "--patience", min=1, help="Epochs without validation improvement before stopping.")] = 5,
+    lr: Annotated[float, typer.Option("--lr", min=0.0, help="AdamW learning rate.")] = 1e-3,
+    batch_size: Annotated[int, typer.Option(
+        "--batch-size", min=2, help="Pixels per training step.")] = 512,
+    max_pixels: opt.MaxPixels = 200_000,
+    seed: opt.Seed = 0,
+    device: opt.Device = "auto",
+    tile_size: opt.TileSize = 256,
+    keep_bad_bands: opt.KeepBadBands = False,
+    wavelengths: opt.Wavelengths = None,
+    variable: opt.Variable = None,
+    overwrite: opt.Overwrite = False,
+    json_out: opt.JsonOut = False,
+    quiet: opt.Quiet = False,
+) -> None:
+    """Fit a PhISM encoder (safetensors + JSON metadata) on valid pixels of SCENES."""
+    check_output(output, overwrite)
+    opened = open_scenes(scenes, keep_bad_bands, wavelengths, variable)
+    encoder = PhismEncoder(n_components=components, basis=basis, fixed=fixed, epochs=epochs,
+                           patience=patience, lr=lr, batch_size=batch_size, seed=seed,
+                           device=device)
+    encoder, n_pixels = fit_encoder_on_scenes(opened, encoder, max_pixels, tile_size, quiet)
+    with atomic_output(output, overwrite) as tmp:
+        save_encoder(encoder, tmp, extra={"scenes": [str(s.path) for s in opened]})
+    t = encoder.training_
+    say(f"fitted {output}: val PSNR {t.val_psnr_db:.2f} dB after {t.epochs} epochs "
+        f"({t.seconds:.1f} s, {n_pixels} pixels)", quiet)
+    if json_out:
+        emit_json({
+            "model": str(output), "sha256": file_sha256(output), "val_psnr_db": t.val_psnr_db,
+            "val_loss": t.val_loss, "epochs": t.epochs, "best_epoch": t.best_epoch,
+            "stopped_early": t.stopped_early, "seconds": t.seconds, "pixels": n_pixels,
+            "train_pixels": t.train_pixels, "val_pixels": t.val_pixels,
+            "scenes": [str(s) for s in scenes], "channel_names": encoder.channel_names_,
+        })

@@ -1,0 +1,75 @@
+"""Cubes shipped as MATLAB .mat or NumPy .npy files (classic benchmark scenes)."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+from rasterio.windows import Window
+
+from phism_cli.errors import SceneError
+from phism_cli.io.scene import Scene, default_band_info
+
+_ARRAY_SUFFIXES = (".mat", ".npy")
+
+
+def is_array_path(path: Path) -> bool:
+    return path.suffix.lower() in _ARRAY_SUFFIXES
+
+
+def load_array(path: Path, variable: str | None = None, ndim: int = 3) -> np.ndarray:
+    """Load a numeric array from .npy or .mat; for .mat pick `variable` or the largest one."""
+    if path.suffix.lower() == ".npy":
+        try:
+            array = np.load(path, mmap_mode="r", allow_pickle=False)
+        except (ValueError, OSError) as exc:
+            raise SceneError(f"{path}: not a readable .npy array ({exc})") from None
+    else:
+        array = _load_mat_variable(path, variable, ndim)
+    if array.ndim != ndim:
+        raise SceneError(f"{path}: expected a {ndim}-D array, found shape {array.shape}")
+    return array
+
+
+def _load_mat_variable(path: Path, variable: str | None, ndim: int) -> np.ndarray:
+    from scipy.io import loadmat
+    from scipy.io.matlab import MatReadError
+
+    try:
+        contents = loadmat(path)
+    except (MatReadError, ValueError, OSError) as exc:
+        raise SceneError(f"{path}: not a readable MATLAB v5 file ({exc}); "
+                         "v7.3 files must be converted to .npy first") from None
+    candidates = {k: v for k, v in contents.items()
+                  if not k.startswith("__") and isinstance(v, np.ndarray)
+                  and v.dtype.kind in "biuf" and v.ndim == ndim}
+    if variable is not None:
+        if variable not in candidates:
+            raise SceneError(f"{path}: no {ndim}-D numeric variable {variable!r}; "
+                             f"found {sorted(candidates) or 'none'}")
+        return candidates[variable]
+    if not candidates:
+        raise SceneError(f"{path}: no {ndim}-D numeric variable inside")
+    return max(candidates.values(), key=lambda a: a.size)
+
+
+class ArrayScene(Scene):
+    """A (rows, cols, bands) cube held in memory; no georeferencing."""
+
+    format = "array"
+
+    def __init__(self, path: Path, variable: str | None = None,
+                 keep_bad_bands: bool = False) -> None:
+        super().__init__(keep_bad_bands)
+        self.path = path
+        self._array = load_array(path, variable)
+        self.height, self.width, n_bands = self._array.shape
+        self.source_dtype = self._array.dtype
+        self.bands = default_band_info(n_bands)
+        self.nodata = None
+        self.scale, self.offset = 1.0, 0.0
+        self.crs, self.transform = None, None
+
+    def _read_raw(self, window: Window, band_indices: np.ndarray) -> np.ndarray:
+        rows, cols = window.toslices()
+        return np.asarray(self._array[rows, cols][:, :, band_indices])

@@ -1,0 +1,241 @@
+"""Tiled raster outputs and inputs as GeoTIFF or Zarr, written window by window.
+
+Zarr stores follow the conventions xarray and rioxarray read: one data variable with
+dimensions (channel, y, x), coordinate arrays for each, a `spatial_ref` variable carrying the
+CRS (WKT) and GDAL GeoTransform, NaN as the fill value, and consolidated metadata.
+"""
+
+from __future__ import annotations
+
+import json
+import warnings
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import rasterio
+import zarr
+from affine import Affine
+from rasterio.crs import CRS
+from rasterio.errors import NotGeoreferencedWarning, RasterioIOError
+from rasterio.windows import Window
+
+from phism_cli.errors import PhismError
+
+METADATA_NAMESPACE = "PHISM"
+_METADATA_KEY = "metadata"
+
+
+@dataclass
+class RasterSpec:
+    """What a raster output looks like: size, channels and georeferencing."""
+
+    height: int
+    width: int
+    channel_names: list[str]
+    crs: CRS | None = None
+    transform: Affine | None = None
+    dtype: str = "float32"
+    nodata: float | None = float("nan")
+    tile_size: int = 256
+    variable: str = "latent"
+    channel_coords: dict[str, list[float]] = field(default_factory=dict)
+    channel_units: list[str] | None = None
+    band_tags: list[dict[str, str]] | None = None  # extra GeoTIFF tags per band
+    metadata: dict[str, Any] = field(default_factory=dict)
+
+
+def output_kind(path: str | Path) -> str:
+    suffix = Path(path).suffix.lower()
+    if suffix == ".zarr":
+        return "zarr"
+    if suffix in (".tif", ".tiff"):
+        return "tif"
+    raise PhismError(f"{path}: unknown output format; name it *.zarr or *.tif")
+
+
+class RasterWriter:
+    """Write (rows, cols, channels) windows to a new GeoTIFF or Zarr store at `path`."""
+
+    def __init__(self, path: Path, spec: RasterSpec, kind: str) -> None:
+        self.path, self.spec, self.kind = path, spec, kind
+        if kind == "zarr":
+            self._array = _create_zarr(path, spec)
+        else:
+            self._dataset = _create_geotiff(path, spec)
+
+    def write(self, window: Window, block: np.ndarray) -> None:
+        if self.kind == "zarr":
+            rows, cols = window.toslices()
+            self._array[:, rows, cols] = np.moveaxis(block, -1, 0)
+        else:
+            self._dataset.write(np.moveaxis(block, -1, 0).astype(self.spec.dtype, copy=False),
+                                window=window)
+
+    def close(self) -> None:
+        if self.kind == "zarr":
+            zarr.consolidate_metadata(str(self.path), zarr_format=2)
+        else:
+            self._dataset.close()
+
+    def __enter__(self) -> RasterWriter:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+
+def _create_geotiff(path: Path, spec: RasterSpec) -> rasterio.io.DatasetWriter:
+    tile = max(16, (min(spec.tile_size, 512) // 16) * 16)
+    profile: dict[str, Any] = {
+        "driver": "GTiff", "height": spec.height, "width": spec.width,
+        "count": len(spec.channel_names), "dtype": spec.dtype, "nodata": spec.nodata,
+        "tiled": True, "blockxsize": tile, "blockysize": tile, "compress": "zstd",
+        "interleave": "pixel", "BIGTIFF": "IF_SAFER",
+    }
+    if np.dtype(spec.dtype).kind == "f":
+        profile["predictor"] = 3
+    if spec.crs is not None:
+        profile["crs"] = spec.crs
+    if spec.transform is not None:
+        profile["transform"] = spec.transform
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", NotGeoreferencedWarning)
+        ds = rasterio.open(path, "w", **profile)
+    for i, name in enumerate(spec.channel_names, start=1):
+        ds.set_band_description(i, name)
+        tags = {key: values[i - 1] for key, values in spec.channel_coords.items()}
+        if spec.channel_units:
+            tags["units"] = spec.channel_units[i - 1]
+        if spec.band_tags:
+            tags.update(spec.band_tags[i - 1])
+        if tags:
+            ds.update_tags(i, **tags)
+    ds.update_tags(ns=METADATA_NAMESPACE, **{_METADATA_KEY: json.dumps(spec.metadata)})
+    return ds
+
+
+def _pixel_centres(spec: RasterSpec) -> tuple[np.ndarray, np.ndarray]:
+    rows, cols = np.arange(spec.height) + 0.5, np.arange(spec.width) + 0.5
+    if spec.transform is None:
+        return rows - 0.5, cols - 0.5
+    t = spec.transform
+    if t.b != 0 or t.d != 0:  # rotated grid: coordinates are not separable
+        return rows - 0.5, cols - 0.5
+    return t.f + t.e * rows, t.c + t.a * cols
+
+
+def _create_zarr(path: Path, spec: RasterSpec) -> zarr.Array:
+    import numcodecs
+
+    root = zarr.open_group(str(path), mode="w-", zarr_format=2)
+    root.attrs.update({"phism": spec.metadata})
+    ys, xs = _pixel_centres(spec)
+    for name, values in (("y", ys), ("x", xs)):
+        arr = root.create_array(name, shape=values.shape, dtype="float64", chunks=values.shape)
+        arr[:] = values
+        arr.attrs["_ARRAY_DIMENSIONS"] = [name]
+    n = len(spec.channel_names)
+    width = max(len(s) for s in spec.channel_names)
+    channel = root.create_array("channel", shape=(n,), dtype=f"<U{width}", chunks=(n,))
+    channel[:] = np.asarray(spec.channel_names)
+    channel.attrs["_ARRAY_DIMENSIONS"] = ["channel"]
+    for key, values in spec.channel_coords.items():
+        coord = root.create_array(key, shape=(n,), dtype="float64", chunks=(n,))
+        coord[:] = np.asarray(values, dtype=np.float64)
+        coord.attrs["_ARRAY_DIMENSIONS"] = ["channel"]
+    data_attrs: dict[str, Any] = {"_ARRAY_DIMENSIONS": ["channel", "y", "x"]}
+    if spec.channel_coords:
+        data_attrs["coordinates"] = " ".join(spec.channel_coords)
+    if spec.channel_units:
+        data_attrs["channel_units"] = spec.channel_units
+    if spec.crs is not None and spec.transform is not None:
+        ref = root.create_array("spatial_ref", shape=(), dtype="int64")
+        ref[...] = 0
+        wkt = spec.crs.to_wkt()
+        t = spec.transform
+        ref.attrs.update({
+            "_ARRAY_DIMENSIONS": [], "crs_wkt": wkt, "spatial_ref": wkt,
+            "GeoTransform": " ".join(str(v) for v in (t.c, t.a, t.b, t.f, t.d, t.e)),
+        })
+        data_attrs["grid_mapping"] = "spatial_ref"
+    fill = spec.nodata if spec.nodata is not None else None
+    data = root.create_array(
+        spec.variable, shape=(n, spec.height, spec.width), dtype=spec.dtype,
+        chunks=(n, spec.tile_size, spec.tile_size), fill_value=fill,
+        compressors=numcodecs.Blosc(cname="zstd", clevel=5, shuffle=numcodecs.Blosc.SHUFFLE),
+    )
+    data.attrs.update(data_attrs)
+    return data
+
+
+class RasterReader:
+    """Read windows of (rows, cols, channels) from a GeoTIFF or Zarr store phism wrote."""
+
+    def __init__(self, path: str | Path) -> None:
+        self.path = Path(path)
+        if not self.path.exists():
+            raise PhismError(f"{self.path}: no such file or store")
+        self.kind = "zarr" if self.path.is_dir() or self.path.suffix == ".zarr" else "tif"
+        if self.kind == "zarr":
+            self._open_zarr()
+        else:
+            self._open_geotiff()
+
+    def _open_zarr(self) -> None:
+        try:
+            root = zarr.open_group(str(self.path), mode="r")
+        except Exception as exc:
+            raise PhismError(f"{self.path}: not a readable Zarr store ({exc})") from None
+        meta = dict(root.attrs).get("phism")
+        if meta is None:
+            raise PhismError(f"{self.path}: Zarr store without phism metadata; "
+                             "was it written by 'phism encode'?")
+        self.metadata: dict[str, Any] = meta
+        self._array = root[meta.get("variable", "latent")]
+        _, self.height, self.width = self._array.shape
+        self.channel_names = [str(v) for v in root["channel"][:]]
+        self.crs, self.transform = None, None
+        if "spatial_ref" in root:
+            attrs = root["spatial_ref"].attrs
+            self.crs = CRS.from_wkt(attrs["crs_wkt"])
+            c, a, b, f, d, e = (float(v) for v in attrs["GeoTransform"].split())
+            self.transform = Affine(a, b, c, d, e, f)
+        self.chunk_size = int(self._array.chunks[1])
+
+    def _open_geotiff(self) -> None:
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore", NotGeoreferencedWarning)
+            try:
+                self._dataset = rasterio.open(self.path)
+            except RasterioIOError as exc:
+                raise PhismError(f"{self.path}: not a readable raster ({exc})") from None
+        ds = self._dataset
+        raw = ds.tags(ns=METADATA_NAMESPACE).get(_METADATA_KEY)
+        if raw is None:
+            raise PhismError(f"{self.path}: GeoTIFF without phism metadata; "
+                             "was it written by 'phism encode'?")
+        self.metadata = json.loads(raw)
+        self.height, self.width = ds.height, ds.width
+        self.channel_names = list(ds.descriptions)
+        georeferenced = ds.crs is not None or not ds.transform.is_identity
+        self.crs = ds.crs if georeferenced else None
+        self.transform = ds.transform if georeferenced else None
+        self.chunk_size = int(ds.block_shapes[0][0])
+
+    def read(self, window: Window) -> np.ndarray:
+        if self.kind == "zarr":
+            rows, cols = window.toslices()
+            return np.moveaxis(self._array[:, rows, cols], 0, -1)
+        return np.moveaxis(self._dataset.read(window=window), 0, -1)
+
+    def close(self) -> None:
+        if self.kind == "tif":
+            self._dataset.close()
+
+    def __enter__(self) -> RasterReader:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()

@@ -1,0 +1,179 @@
+"""Spectral bases: what a latent component means and how it renders into a spectrum.
+
+A basis turns the encoder's unconstrained outputs (pixels, K, P) into bounded parameters on a
+normalised spectral axis x in [0, 1] (`activate`), renders parameters into spectra at the
+sensor's band positions (`render`), and maps parameters to and from physical units for the
+outputs (`to_physical` / `from_physical`). Nothing in a basis is trained, so the renderer is
+fixed physics, and a new basis (a Lorentz-oscillator dispersion model, linear endmember mixing)
+plugs in by subclassing `SpectralBasis` and registering it in `BASES`.
+"""
+
+from __future__ import annotations
+
+import abc
+import math
+from dataclasses import dataclass
+from typing import Any, ClassVar, Literal
+
+import torch
+from torch import Tensor
+
+__all__ = ["BASES", "GaussianBasis", "ParamSpec", "SkewNormalBasis", "SpectralBasis", "make_basis"]
+
+ParamKind = Literal["position", "width", "unitless"]
+
+
+@dataclass(frozen=True)
+class ParamSpec:
+    """One parameter of a component. `kind` decides its physical unit:
+    position -> axis unit (nm), width -> axis unit, unitless -> no unit."""
+
+    name: str
+    kind: ParamKind
+
+    def channel_name(self, component: int, axis_unit: str) -> str:
+        suffix = f"_{axis_unit}" if self.kind in ("position", "width") else ""
+        return f"c{component}_{self.name}{suffix}"
+
+
+class SpectralBasis(abc.ABC):
+    """A family of smooth spectral components with no trainable parameters."""
+
+    name: ClassVar[str]
+    params: ClassVar[tuple[ParamSpec, ...]]
+    amplitude_param: ClassVar[str] = "amp"
+
+    @property
+    def n_params(self) -> int:
+        return len(self.params)
+
+    @property
+    def amplitude_index(self) -> int:
+        return [p.name for p in self.params].index(self.amplitude_param)
+
+    @abc.abstractmethod
+    def activate(self, raw: Tensor) -> Tensor:
+        """Map unconstrained (N, K, P) encoder outputs to bounded parameters on the x axis."""
+
+    @abc.abstractmethod
+    def render(self, params: Tensor, x: Tensor) -> Tensor:
+        """Render (N, K, P) parameters at positions x (C,) in [0, 1] into spectra (N, C)."""
+
+    def render_components(self, params: Tensor, x: Tensor) -> Tensor:
+        """Each component's contribution, (N, K, C); `render` is its sum over K."""
+        n, k, p = params.shape
+        flat = params.reshape(n * k, 1, p)
+        return self.render(flat, x).reshape(n, k, -1)
+
+    @abc.abstractmethod
+    def config(self) -> dict[str, Any]:
+        """Constructor arguments, stored with models and latent maps."""
+
+    def to_physical(self, params: Tensor, axis_min: float, axis_span: float) -> Tensor:
+        """Positions to axis units (min + span * x), widths to axis units (span * x)."""
+        out = params.clone()
+        for i, spec in enumerate(self.params):
+            if spec.kind == "position":
+                out[..., i] = axis_min + axis_span * params[..., i]
+            elif spec.kind == "width":
+                out[..., i] = axis_span * params[..., i]
+        return out
+
+    def from_physical(self, params: Tensor, axis_min: float, axis_span: float) -> Tensor:
+        out = params.clone()
+        for i, spec in enumerate(self.params):
+            if spec.kind == "position":
+                out[..., i] = (params[..., i] - axis_min) / axis_span
+            elif spec.kind == "width":
+                out[..., i] = params[..., i] / axis_span
+        return out
+
+    def channel_names(self, n_components: int, axis_unit: str) -> list[str]:
+        return [spec.channel_name(k, axis_unit)
+                for k in range(n_components) for spec in self.params]
+
+
+def _normal_pdf(z: Tensor) -> Tensor:
+    return torch.exp(-0.5 * z * z) / math.sqrt(2.0 * math.pi)
+
+
+class SkewNormalBasis(SpectralBasis):
+    """Skew-normal bumps: f(x) = 2/sigma * phi(z) * Phi(alpha z), z = (x - mu) / sigma.
+
+    `amp` is the signed area of the component (in standardised spectrum units times the
+    normalised axis), so alpha = 0 gives `amp` times a Gaussian density.
+    """
+
+    name = "skewnormal"
+    params = (
+        ParamSpec("mu", "position"),
+        ParamSpec("sigma", "width"),
+        ParamSpec("alpha", "unitless"),
+        ParamSpec("amp", "unitless"),
+    )
+
+    def __init__(self, max_skew: float = 10.0, amplitude_scale: float = 4.0,
+                 min_width: float = 1e-3) -> None:
+        self.max_skew = max_skew
+        self.amplitude_scale = amplitude_scale
+        self.min_width = min_width
+
+    def activate(self, raw: Tensor) -> Tensor:
+        mu = torch.sigmoid(raw[..., 0])
+        sigma = self.min_width + torch.sigmoid(raw[..., 1])
+        alpha = torch.tanh(raw[..., 2]) * self.max_skew
+        amp = torch.tanh(raw[..., 3]) * self.amplitude_scale
+        return torch.stack((mu, sigma, alpha, amp), dim=-1)
+
+    def render(self, params: Tensor, x: Tensor) -> Tensor:
+        mu, sigma, alpha, amp = (params[..., i, None] for i in range(4))  # (N, K, 1)
+        z = (x - mu) / sigma  # (N, K, C)
+        density = 2.0 / sigma * _normal_pdf(z) * torch.special.ndtr(alpha * z)
+        return torch.einsum("nk,nkc->nc", amp[..., 0], density)
+
+    def config(self) -> dict[str, Any]:
+        return {"max_skew": self.max_skew, "amplitude_scale": self.amplitude_scale,
+                "min_width": self.min_width}
+
+
+class GaussianBasis(SpectralBasis):
+    """Gaussian bumps, amp * phi((x - mu) / sigma) / sigma: the skew normal without skew."""
+
+    name = "gaussian"
+    params = (
+        ParamSpec("mu", "position"),
+        ParamSpec("sigma", "width"),
+        ParamSpec("amp", "unitless"),
+    )
+
+    def __init__(self, amplitude_scale: float = 4.0, min_width: float = 1e-3) -> None:
+        self.amplitude_scale = amplitude_scale
+        self.min_width = min_width
+
+    def activate(self, raw: Tensor) -> Tensor:
+        mu = torch.sigmoid(raw[..., 0])
+        sigma = self.min_width + torch.sigmoid(raw[..., 1])
+        amp = torch.tanh(raw[..., 2]) * self.amplitude_scale
+        return torch.stack((mu, sigma, amp), dim=-1)
+
+    def render(self, params: Tensor, x: Tensor) -> Tensor:
+        mu, sigma, amp = (params[..., i, None] for i in range(3))
+        density = _normal_pdf((x - mu) / sigma) / sigma
+        return torch.einsum("nk,nkc->nc", amp[..., 0], density)
+
+    def config(self) -> dict[str, Any]:
+        return {"amplitude_scale": self.amplitude_scale, "min_width": self.min_width}
+
+
+BASES: dict[str, type[SpectralBasis]] = {
+    SkewNormalBasis.name: SkewNormalBasis,
+    GaussianBasis.name: GaussianBasis,
+}
+
+
+def make_basis(name: str, **config: Any) -> SpectralBasis:
+    try:
+        cls = BASES[name]
+    except KeyError:
+        raise ValueError(f"unknown basis {name!r}; choose one of {', '.join(BASES)}") from None
+    return cls(**config)

@@ -1,0 +1,232 @@
+"""`PhismEncoder`: the self-supervised autoencoder as a scikit-learn-style estimator."""
+
+from __future__ import annotations
+
+import copy
+import math
+import time
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, field
+from typing import Any
+
+import numpy as np
+import torch
+from torch import nn
+
+from phism_cli.model.bases import make_basis
+from phism_cli.model.network import PhismAutoencoder
+from phism_cli.model.preprocessing import BandScaler
+from phism_cli.model.renderer import SpectralAxis, SpectralRenderer
+
+EpochCallback = Callable[[int, float, float], None]
+
+
+def resolve_device(device: str) -> torch.device:
+    """'auto' picks CUDA when available; asking for CUDA without it is an error."""
+    if device == "auto":
+        return torch.device("cuda" if torch.cuda.is_available() else "cpu")
+    if device.startswith("cuda") and not torch.cuda.is_available():
+        raise ValueError("--device cuda was asked for but torch sees no CUDA device; "
+                         "use --device cpu or auto")
+    return torch.device(device)
+
+
+def psnr_db(reference: np.ndarray, estimate: np.ndarray) -> float:
+    """PSNR with the peak taken as the reference's value range."""
+    mse = float(np.mean((reference.astype(np.float64) - estimate) ** 2))
+    peak = float(reference.max() - reference.min())
+    if mse == 0:
+        return math.inf
+    return 10.0 * math.log10(peak * peak / mse)
+
+
+@dataclass
+class TrainingSummary:
+    epochs: int = 0
+    best_epoch: int = 0
+    train_pixels: int = 0
+    val_pixels: int = 0
+    val_loss: float = math.nan
+    val_psnr_db: float = math.nan
+    seconds: float = 0.0
+    stopped_early: bool = False
+    history: list[dict[str, float]] = field(default_factory=list)
+
+
+class PhismEncoder:
+    """Fit on (N, C) spectra; `transform` gives (N, K*P) physical latent values.
+
+    Hyper-parameters are set here; fitted state lives in attributes ending in `_`.
+    """
+
+    def __init__(
+        self,
+        n_components: int = 5,
+        basis: str = "skewnormal",
+        fixed: bool = False,
+        hidden: Sequence[int] = (512, 1024, 512, 256),
+        batch_norm: bool = True,
+        epochs: int = 50,
+        patience: int = 5,
+        lr: float = 1e-3,
+        weight_decay: float = 1e-2,
+        batch_size: int = 1024,
+        val_fraction: float = 0.1,
+        huber_delta: float = 1.0,
+        scaling: str = "global",
+        seed: int = 0,
+        device: str = "auto",
+        basis_config: dict[str, Any] | None = None,
+    ) -> None:
+        self.n_components = n_components
+        self.basis = basis
+        self.fixed = fixed
+        self.hidden = tuple(hidden)
+        self.batch_norm = batch_norm
+        self.epochs = epochs
+        self.patience = patience
+        self.lr = lr
+        self.weight_decay = weight_decay
+        self.batch_size = batch_size
+        self.val_fraction = val_fraction
+        self.huber_delta = huber_delta
+        self.scaling = scaling
+        self.seed = seed
+        self.device = device
+        self.basis_config = dict(basis_config or {})
+
+    def get_params(self) -> dict[str, Any]:
+        return {
+            "n_components": self.n_components, "basis": self.basis, "fixed": self.fixed,
+            "hidden": list(self.hidden), "batch_norm": self.batch_norm, "epochs": self.epochs,
+            "patience": self.patience, "lr": self.lr, "weight_decay": self.weight_decay,
+            "batch_size": self.batch_size, "val_fraction": self.val_fraction,
+            "huber_delta": self.huber_delta, "scaling": self.scaling,
+            "seed": self.seed, "device": self.device,
+            "basis_config": self.basis_config,
+        }
+
+    # -- building -------------------------------------------------------------------------
+    def _build(self, n_bands: int, wavelength_nm: np.ndarray | None) -> None:
+        self.axis_ = SpectralAxis.from_wavelengths(wavelength_nm, n_bands)
+        basis = make_basis(self.basis, **self.basis_config)
+        self.model_ = PhismAutoencoder(
+            n_bands, basis, self.n_components, self.axis_.normalised(),
+            hidden=self.hidden, batch_norm=self.batch_norm, fixed=self.fixed)
+        self.n_bands_ = n_bands
+
+    @property
+    def renderer_(self) -> SpectralRenderer:
+        return SpectralRenderer(self.model_.basis, self.n_components, self.axis_,
+                                self.scaler_.mean_, self.scaler_.scale_)
+
+    @property
+    def channel_names_(self) -> list[str]:
+        return self.model_.basis.channel_names(self.n_components, self.axis_.unit)
+
+    @property
+    def wavelength_nm_(self) -> np.ndarray | None:
+        return self.axis_.positions if self.axis_.unit == "nm" else None
+
+    # -- fitting --------------------------------------------------------------------------
+    def fit(self, pixels: np.ndarray, wavelength_nm: np.ndarray | None = None,
+            on_epoch: EpochCallback | None = None) -> PhismEncoder:
+        pixels = np.asarray(pixels, dtype=np.float32)
+        if pixels.ndim != 2 or pixels.shape[0] < 20:
+            raise ValueError(f"need at least 20 valid pixels to fit, got {pixels.shape[0]}")
+        start = time.perf_counter()
+        torch.manual_seed(self.seed)
+        rng = np.random.default_rng(self.seed)
+        order = rng.permutation(pixels.shape[0])
+        n_val = max(1, round(self.val_fraction * pixels.shape[0]))
+        val_idx, train_idx = order[:n_val], order[n_val:]
+
+        self.scaler_ = BandScaler(self.scaling).fit(pixels[train_idx])
+        self._build(pixels.shape[1], wavelength_nm)
+        device = resolve_device(self.device)
+        scaled = torch.as_tensor(self.scaler_.transform(pixels), device=device)
+        train, val = scaled[train_idx], scaled[val_idx]
+        model = self.model_.to(device)
+        optimiser = torch.optim.AdamW(model.parameters(), lr=self.lr,
+                                      weight_decay=self.weight_decay)
+        loss_fn = nn.HuberLoss(delta=self.huber_delta)
+        shuffle = torch.Generator(device="cpu").manual_seed(self.seed)
+
+        summary = TrainingSummary(train_pixels=len(train_idx), val_pixels=n_val)
+        best_loss, best_state, stale = math.inf, copy.deepcopy(model.state_dict()), 0
+        for epoch in range(1, self.epochs + 1):
+            train_loss = self._train_epoch(model, train, optimiser, loss_fn, shuffle)
+            val_loss = self._evaluate(model, val, loss_fn)
+            summary.history.append({"epoch": epoch, "train_loss": train_loss,
+                                    "val_loss": val_loss})
+            summary.epochs = epoch
+            if on_epoch is not None:
+                on_epoch(epoch, train_loss, val_loss)
+            if val_loss < best_loss:
+                best_loss, stale, summary.best_epoch = val_loss, 0, epoch
+                best_state = copy.deepcopy(model.state_dict())  # a copy, not an alias
+            else:
+                stale += 1
+                if stale >= self.patience:
+                    summary.stopped_early = True
+                    break
+        model.load_state_dict(best_state)
+        model.eval()
+        self.model_ = model.cpu()
+        summary.val_loss = best_loss
+        recon = self.inverse_transform(self.transform(pixels[val_idx]))
+        summary.val_psnr_db = psnr_db(pixels[val_idx], recon)
+        summary.seconds = time.perf_counter() - start
+        self.training_ = summary
+        return self
+
+    def _train_epoch(self, model: PhismAutoencoder, data: torch.Tensor,
+                     optimiser: torch.optim.Optimizer, loss_fn: nn.Module,
+                     generator: torch.Generator) -> float:
+        model.train()
+        order = torch.randperm(data.shape[0], generator=generator).to(data.device)
+        total, seen = 0.0, 0
+        for start in range(0, data.shape[0], self.batch_size):
+            batch = data[order[start:start + self.batch_size]]
+            if batch.shape[0] < 2 and self.batch_norm:
+                continue  # BatchNorm cannot train on a single pixel
+            optimiser.zero_grad(set_to_none=True)
+            loss = loss_fn(model(batch), batch)
+            loss.backward()
+            optimiser.step()
+            total += float(loss.detach()) * batch.shape[0]
+            seen += batch.shape[0]
+        return total / max(seen, 1)
+
+    @torch.no_grad()
+    def _evaluate(self, model: PhismAutoencoder, data: torch.Tensor, loss_fn: nn.Module) -> float:
+        model.eval()
+        total = 0.0
+        for start in range(0, data.shape[0], 8192):
+            batch = data[start:start + 8192]
+            total += float(loss_fn(model(batch), batch)) * batch.shape[0]
+        return total / data.shape[0]
+
+    # -- using ----------------------------------------------------------------------------
+    def to(self, device: str | torch.device) -> PhismEncoder:
+        self.model_ = self.model_.to(resolve_device(str(device)))
+        return self
+
+    @torch.inference_mode()
+    def transform(self, pixels: np.ndarray, batch_size: int = 16384) -> np.ndarray:
+        """(N, C) spectra in physical units -> (N, K*P) latent in physical units."""
+        model = self.model_.eval()
+        device = next(model.parameters()).device
+        mean = torch.as_tensor(self.scaler_.mean_, device=device)
+        scale = torch.as_tensor(self.scaler_.scale_, device=device)
+        out = np.empty((pixels.shape[0], self.n_components * model.basis.n_params),
+                       dtype=np.float32)
+        for start in range(0, pixels.shape[0], batch_size):
+            batch = torch.as_tensor(pixels[start:start + batch_size], device=device)
+            params = model.encode((batch - mean) / scale)
+            physical = model.basis.to_physical(params, self.axis_.minimum, self.axis_.span)
+            out[start:start + batch_size] = physical.reshape(batch.shape[0], -1).cpu().numpy()
+        return out
+
+    def inverse_transform(self, latent: np.ndarray) -> np.ndarray:
+        return self.renderer_.render(latent)

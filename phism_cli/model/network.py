@@ -1,0 +1,73 @@
+"""Torch modules: the pixel-wise encoder and the autoencoder that renders through a basis."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+
+import torch
+from torch import Tensor, nn
+
+from phism_cli.model.bases import SpectralBasis
+
+
+class PixelEncoder(nn.Module):
+    """A per-pixel MLP (the paper's stack of 1x1 convolutions): C -> hidden... -> out."""
+
+    def __init__(self, n_bands: int, n_outputs: int, hidden: Sequence[int],
+                 batch_norm: bool = True, negative_slope: float = 0.01) -> None:
+        super().__init__()
+        layers: list[nn.Module] = []
+        width = n_bands
+        for h in hidden:
+            layers.append(nn.Linear(width, h))
+            if batch_norm:
+                layers.append(nn.BatchNorm1d(h))
+            layers.append(nn.LeakyReLU(negative_slope))
+            width = h
+        layers.append(nn.Linear(width, n_outputs))
+        self.net = nn.Sequential(*layers)
+
+    def forward(self, x: Tensor) -> Tensor:
+        return self.net(x)
+
+
+class PhismAutoencoder(nn.Module):
+    """Encoder to K components of a basis, rendered back at the sensor's band positions.
+
+    With `fixed=True` (the paper's "PhISM (fixed)" ablation) only the amplitudes depend on the
+    pixel; the other parameters of each component are learned constants, so the model is
+    linear unmixing with learned smooth endmembers.
+    """
+
+    def __init__(self, n_bands: int, basis: SpectralBasis, n_components: int,
+                 axis: Tensor, hidden: Sequence[int] = (512, 1024, 512, 256),
+                 batch_norm: bool = True, fixed: bool = False) -> None:
+        super().__init__()
+        self.basis = basis
+        self.n_components = n_components
+        self.fixed = fixed
+        per_pixel = 1 if fixed else basis.n_params
+        self.encoder = PixelEncoder(n_bands, n_components * per_pixel, hidden, batch_norm)
+        if fixed:
+            # Spread the initial centres over the axis so components start distinct.
+            init = torch.zeros(n_components, basis.n_params)
+            init[:, 0] = torch.logit(torch.linspace(0.1, 0.9, n_components))
+            self.shared_raw = nn.Parameter(init)
+        self.register_buffer("axis", axis.to(torch.float32))
+
+    def encode(self, x: Tensor) -> Tensor:
+        """Bounded component parameters (N, K, P) on the normalised axis."""
+        out = self.encoder(x)
+        n = x.shape[0]
+        if self.fixed:
+            raw = self.shared_raw.expand(n, -1, -1).clone()
+            raw[..., self.basis.amplitude_index] = out
+        else:
+            raw = out.reshape(n, self.n_components, self.basis.n_params)
+        return self.basis.activate(raw)
+
+    def render(self, params: Tensor) -> Tensor:
+        return self.basis.render(params, self.axis)
+
+    def forward(self, x: Tensor) -> Tensor:
+        return self.render(self.encode(x))

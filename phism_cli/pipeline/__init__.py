@@ -1,0 +1,1 @@
+"""Streaming work over scenes: pixel sampling, tile-by-tile encoding and rendering."""

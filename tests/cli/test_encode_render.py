@@ -1,0 +1,115 @@
+import json
+
+import numpy as np
+import pytest
+import rasterio
+import xarray as xr
+
+from phism_cli.io import open_scene
+from phism_cli.model.estimator import psnr_db
+from tests.conftest import SAMPLE_SCENE, real_file, smooth_cube, write_envi
+
+
+def test_fit_encoder_json(cli, tmp_path) -> None:
+    result = cli("fit-encoder", SAMPLE_SCENE, "-o", tmp_path / "m.safetensors", "--epochs", "2",
+                 "--max-pixels", "1000", "--json", "-q")
+    assert result.code == 0, result.err
+    summary = json.loads(result.out)
+    assert summary["pixels"] == 1000 and summary["epochs"] == 2
+    assert {"val_psnr_db", "seconds", "sha256"} <= summary.keys()
+
+
+def test_encode_zarr_then_render_reaches_psnr(cli, tmp_path, sample_model) -> None:
+    latents = tmp_path / "latents.zarr"
+    result = cli("encode", SAMPLE_SCENE, "-o", latents, "-m", sample_model, "--json", "-q",
+                 "--tile-size", "32")
+    assert result.code == 0, result.err
+    assert json.loads(result.out)["valid_pixels"] > 4000
+
+    ds = xr.open_zarr(latents)
+    latent = ds["latent"]
+    assert latent.dims == ("channel", "y", "x") and latent.shape == (20, 64, 64)
+    assert list(ds["channel"].values[:4]) == ["c0_mu_nm", "c0_sigma_nm", "c0_alpha", "c0_amp"]
+    assert ds["x"].values[0] == pytest.approx(366975.0 + 15.0)  # pixel centres
+    assert "32633" in ds["spatial_ref"].attrs["crs_wkt"]
+    assert latent.encoding["chunks"] == (20, 32, 32)
+
+    recon = tmp_path / "recon.tif"
+    result = cli("render", latents, "-o", recon, "--reference", SAMPLE_SCENE, "--plot",
+                 tmp_path / "fig.png", "--json", "-q")
+    assert result.code == 0, result.err
+    summary = json.loads(result.out)
+    # The floor: predicting every pixel as the scene's mean spectrum.
+    with open_scene(SAMPLE_SCENE) as scene:
+        cube = scene.read()
+        valid = np.isfinite(cube).all(-1)
+        pixels = cube[valid]
+        mean_psnr = psnr_db(pixels, np.broadcast_to(pixels.mean(0), pixels.shape))
+        with rasterio.open(recon) as out:
+            assert out.crs == scene.crs and out.transform == scene.transform
+            assert out.count == scene.count
+            assert float(out.tags(1)["wavelength"]) == pytest.approx(scene.wavelength_nm[0])
+            rendered = np.moveaxis(out.read(), 0, -1)
+    assert np.isnan(rendered[~valid]).all()
+    # 25 epochs on 4,000 pixels: the renderer must clearly beat the mean spectrum (about 21
+    # dB here) and reach 27 dB (a 4 % RMS error of the scene's reflectance range).
+    assert summary["psnr_db"] > max(27.0, mean_psnr + 5.0), (summary, mean_psnr)
+    assert summary["sam_deg"] < 15.0
+    assert (tmp_path / "fig.png").read_bytes()[:4] == b"\x89PNG"
+
+
+def test_encode_without_model_fits_and_saves_one(cli, tmp_path) -> None:
+    out = tmp_path / "lat.tif"
+    result = cli("encode", SAMPLE_SCENE, "-o", out, "--epochs", "2", "--max-pixels", "500",
+                 "--json", "-q")
+    assert result.code == 0, result.err
+    model = tmp_path / "lat.encoder.safetensors"
+    assert model.is_file() and json.loads(result.out)["fitted_model"] is True
+    with rasterio.open(out) as ds, open_scene(SAMPLE_SCENE) as scene:
+        assert ds.descriptions[:2] == ("c0_mu_nm", "c0_sigma_nm")
+        assert ds.crs == scene.crs and ds.transform == scene.transform
+        meta = json.loads(ds.tags(ns="PHISM")["metadata"])
+        assert meta["renderer"]["n_components"] == 5
+        assert len(meta["model_sha256"]) == 64 and meta["renderer"]["basis"] == "skewnormal"
+        assert ds.profile["tiled"] and ds.profile["compress"] == "zstd"
+
+
+def test_nodata_pixels_become_nan(cli, tmp_path) -> None:
+    cube = smooth_cube(20, 24, 12, seed=2)
+    cube[3:6, 4:9] = -9999
+    wl = ", ".join(str(w) for w in np.linspace(400, 1000, 12))
+    header = write_envi(tmp_path / "s.img", cube, "bip",
+                        extra_header=f"data ignore value = -9999\nwavelength = {{{wl}}}\n")
+    result = cli("encode", header, "-o", tmp_path / "l.zarr", "--epochs", "1", "-q")
+    assert result.code == 0, result.err
+    latent = xr.open_zarr(tmp_path / "l.zarr")["latent"].values
+    nan = np.isnan(latent).all(axis=0)
+    expected = np.zeros((20, 24), bool)
+    expected[3:6, 4:9] = True
+    np.testing.assert_array_equal(nan, expected)
+    assert np.isfinite(latent[:, ~expected]).all()
+
+
+@pytest.mark.parametrize("relative", [
+    "aviris_ng/topoflux/ang20160910t185702_2rdn_img.hdr",
+    "enmap_potsdam/images/enmap_potsdam_tile_160_64.tif",
+])
+def test_real_scenes_keep_crs_and_transform(cli, tmp_path, shared_data, relative) -> None:
+    path = real_file(shared_data, relative)
+    out = tmp_path / "l.tif"
+    result = cli("encode", path, "-o", out, "--epochs", "1", "--components", "2", "-q")
+    assert result.code == 0, result.err
+    with rasterio.open(out) as ds, open_scene(path) as scene:
+        assert ds.crs == scene.crs and ds.transform == scene.transform
+        assert ds.count == 8 and np.isfinite(ds.read()).all()
+
+
+def test_indian_pines_mat(cli, tmp_path, shared_data) -> None:
+    path = real_file(shared_data, "indian_pines/Indian_pines_corrected.mat")
+    result = cli("encode", path, "-o", tmp_path / "ip.zarr", "--epochs", "1",
+                 "--max-pixels", "2000", "--json", "-q")
+    assert result.code == 0, result.err
+    ds = xr.open_zarr(tmp_path / "ip.zarr")
+    assert ds["latent"].shape == (20, 145, 145)
+    assert str(ds["channel"].values[0]) == "c0_mu_band"  # no wavelengths: band-number axis
+    assert "spatial_ref" not in ds

@@ -1,0 +1,58 @@
+import numpy as np
+import pytest
+import torch
+from scipy.stats import norm, skewnorm
+
+from phism_cli.model.bases import GaussianBasis, SkewNormalBasis, make_basis
+
+X = torch.linspace(0.0, 1.0, 101)
+
+
+def _params(*rows: tuple[float, ...]) -> torch.Tensor:
+    return torch.tensor([rows], dtype=torch.float32)  # (1, K, P)
+
+
+def test_skew_normal_matches_scipy() -> None:
+    basis = SkewNormalBasis()
+    for mu, sigma, alpha in [(0.3, 0.05, 0.0), (0.5, 0.2, 4.0), (0.7, 0.1, -2.5)]:
+        got = basis.render(_params((mu, sigma, alpha, 1.0)), X)[0].numpy()
+        expected = skewnorm.pdf(X.numpy(), alpha, loc=mu, scale=sigma)
+        np.testing.assert_allclose(got, expected, rtol=1e-4, atol=1e-5)
+
+
+def test_alpha_zero_is_a_gaussian() -> None:
+    got = SkewNormalBasis().render(_params((0.4, 0.1, 0.0, 2.0)), X)[0].numpy()
+    np.testing.assert_allclose(got, 2.0 * norm.pdf(X.numpy(), 0.4, 0.1), rtol=1e-4, atol=1e-5)
+    gauss = GaussianBasis().render(_params((0.4, 0.1, 2.0)), X)[0].numpy()
+    np.testing.assert_allclose(gauss, got, rtol=1e-4, atol=1e-5)
+
+
+@pytest.mark.parametrize("name", ["skewnormal", "gaussian"])
+def test_vectorised_render_equals_per_pixel_sum(name: str) -> None:
+    basis = make_basis(name)
+    params = basis.activate(torch.randn(6, 3, basis.n_params, generator=torch.Generator()
+                                        .manual_seed(0)))
+    batch = basis.render(params, X)
+    for n in range(6):
+        single = sum(basis.render(params[n:n + 1, k:k + 1], X) for k in range(3))
+        torch.testing.assert_close(batch[n:n + 1], single, rtol=1e-5, atol=1e-5)
+    torch.testing.assert_close(basis.render_components(params, X).sum(1), batch)
+
+
+def test_activation_bounds_and_physical_round_trip() -> None:
+    basis = SkewNormalBasis(max_skew=10.0, amplitude_scale=4.0)
+    params = basis.activate(torch.randn(1000, 5, 4) * 10)
+    mu, sigma, alpha, amp = params.unbind(-1)
+    assert mu.min() >= 0 and mu.max() <= 1 and sigma.min() > 0
+    assert alpha.abs().max() <= 10 and amp.abs().max() <= 4
+    physical = basis.to_physical(params, 400.0, 2100.0)
+    assert physical[..., 0].min() >= 400 and physical[..., 0].max() <= 2500
+    torch.testing.assert_close(basis.from_physical(physical, 400.0, 2100.0), params)
+    assert basis.channel_names(2, "nm") == [
+        "c0_mu_nm", "c0_sigma_nm", "c0_alpha", "c0_amp",
+        "c1_mu_nm", "c1_sigma_nm", "c1_alpha", "c1_amp"]
+
+
+def test_unknown_basis() -> None:
+    with pytest.raises(ValueError, match="unknown basis"):
+        make_basis("spline")
