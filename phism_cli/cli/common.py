@@ -104,6 +104,17 @@ def check_same_sensor(scenes: Sequence[Scene]) -> None:
                              "fit one encoder per sensor")
 
 
+def training_provenance(scenes: Sequence[Scene]) -> dict[str, Any]:
+    """What a checkpoint records about the scenes it was fitted on."""
+    first = scenes[0]
+    return {
+        "scenes": [str(s.path) for s in scenes],
+        "source_bands": len(first.bands.good),
+        "good_band_mask": [int(g) for g in first.bands.good],
+        "bad_bands_dropped": not first.keep_bad_bands,
+    }
+
+
 def fit_encoder_on_scenes(scenes: Sequence[Scene], encoder: PhismEncoder, max_pixels: int,
                           tile_size: int, quiet: bool) -> tuple[PhismEncoder, int]:
     """Sample valid pixels from `scenes` and fit `encoder`; returns it and the pixel count."""

@@ -16,6 +16,7 @@ from phism_cli.cli.common import (
     fit_encoder_on_scenes,
     progress_bar,
     say,
+    training_provenance,
 )
 from phism_cli.errors import PhismError
 from phism_cli.io.atomic import atomic_output, check_output
@@ -97,7 +98,7 @@ def encode(
                                    seed=seed, device=device)
             encoder, _ = fit_encoder_on_scenes([src], encoder, max_pixels, tile_size, quiet)
             with atomic_output(new_model_path, overwrite) as tmp:
-                save_encoder(encoder, tmp, extra={"scenes": [str(src.path)]})
+                save_encoder(encoder, tmp, extra=training_provenance([src]))
             meta = {"sha256": file_sha256(new_model_path), "path": str(new_model_path)}
             say(f"saved the encoder to {new_model_path} (reuse it with -m)", quiet)
         try:

@@ -8,7 +8,13 @@ from typing import Annotated
 import typer
 
 from phism_cli.cli import options as opt
-from phism_cli.cli.common import emit_json, fit_encoder_on_scenes, open_scenes, say
+from phism_cli.cli.common import (
+    emit_json,
+    fit_encoder_on_scenes,
+    open_scenes,
+    say,
+    training_provenance,
+)
 from phism_cli.io.atomic import atomic_output, check_output
 from phism_cli.model.checkpoint import file_sha256, save_encoder
 from phism_cli.model.estimator import PhismEncoder
@@ -45,7 +51,7 @@ def fit_encoder(
                            device=device)
     encoder, n_pixels = fit_encoder_on_scenes(opened, encoder, max_pixels, tile_size, quiet)
     with atomic_output(output, overwrite) as tmp:
-        save_encoder(encoder, tmp, extra={"scenes": [str(s.path) for s in opened]})
+        save_encoder(encoder, tmp, extra=training_provenance(opened))
     t = encoder.training_
     say(f"fitted {output}: val PSNR {t.val_psnr_db:.2f} dB after {t.epochs} epochs "
         f"({t.seconds:.1f} s, {n_pixels} pixels)", quiet)

@@ -83,8 +83,7 @@ class EnviScene(Scene):
                 f"{self.source_dtype}, offset {offset}) needs {needed}"
             )
         try:
-            image = envi.open(str(header_path), str(data_path))
-            self._memmap = image.open_memmap(interleave="bip")
+            self._image = envi.open(str(header_path), str(data_path))
         except Exception as exc:  # spectral raises a variety of types for malformed headers
             raise SceneError(f"{header_path}: cannot open ENVI data: {exc}") from None
 
@@ -144,11 +143,14 @@ class EnviScene(Scene):
                 return None, None
 
     def _read_raw(self, window: Window, band_indices: np.ndarray) -> np.ndarray:
+        # A fresh map per window, dropped after the copy: pages of tiles already read leave
+        # the process's resident set, so memory stays flat however large the file is.
+        memmap = self._image.open_memmap(interleave="bip")
         rows, cols = window.toslices()
-        block = self._memmap[rows, cols]
+        block = memmap[rows, cols]
         if len(band_indices) == block.shape[2]:
-            return np.asarray(block)
+            return np.array(block)
         return block[:, :, band_indices]
 
     def close(self) -> None:
-        self._memmap = None
+        self._image = None

@@ -6,6 +6,7 @@ import rasterio
 import xarray as xr
 
 from phism_cli.io import open_scene
+from phism_cli.model.checkpoint import read_encoder_metadata
 from phism_cli.model.estimator import psnr_db
 from tests.conftest import SAMPLE_SCENE, real_file, smooth_cube, write_envi
 
@@ -17,6 +18,9 @@ def test_fit_encoder_json(cli, tmp_path) -> None:
     summary = json.loads(result.out)
     assert summary["pixels"] == 1000 and summary["epochs"] == 2
     assert {"val_psnr_db", "seconds", "sha256"} <= summary.keys()
+    meta = read_encoder_metadata(tmp_path / "m.safetensors")
+    assert meta["good_band_mask"].count(0) == 6 and meta["bad_bands_dropped"] is True
+    assert len(meta["renderer"]["band_mean"]) == 218
 
 
 def test_encode_zarr_then_render_reaches_psnr(cli, tmp_path, sample_model) -> None:
