@@ -173,6 +173,7 @@ def machine() -> dict:
         "numpy": np.__version__,
         "python": platform.python_version(),
         "platform": platform.platform(),
+        "loadavg_at_start": [round(v, 2) for v in os.getloadavg()],
     }
 
 
@@ -191,7 +192,8 @@ def markdown(report: dict) -> str:
         f"- Date: {report['date']}" + ("" if report.get("complete") else " (partial run)"),
         f"- Machine: {m['nproc']} CPU cores, GPU: {'yes' if m['gpu'] else 'none'}; "
         f"torch {m['torch']} ({m['torch_threads']} threads), numpy {m['numpy']}, "
-        f"Python {m['python']}, {m['platform']}",
+        f"Python {m['python']}, {m['platform']}; load average at start "
+        f"{', '.join(str(v) for v in m['loadavg_at_start'])}",
         f"- Settings: K in {s['components']}; PhISM: epochs {s['epochs']} (maximum), "
         f"early stopping patience {s['patience']} on a 10 % validation split, AdamW lr "
         f"{s['lr']}, batch size {s['batch_size']}, seed {s['seed']}, hidden layers "
