@@ -247,8 +247,8 @@ def markdown(report: dict) -> str:
     lines += [
         "## The paper's numbers",
         "",
-        "The PhISM paper reports reconstruction PSNR on the HYPERVIEW soil data (HySpex, 150 "
-        "bands), not on these scenes: skew normal 48.5 dB at K = 5, rising from 42.1 dB at a "
+        "The PhISM paper reports reconstruction PSNR on the HYPERVIEW soil data, not on "
+        "these scenes: skew normal 48.5 dB at K = 5, rising from 42.1 dB at a "
         "smaller K and then flat; for other bases (K not stated in the extracted text) "
         "splines 40.5, polynomials 38.3, normal 38.8, beta 26.5 dB. The extracted text does "
         "not state its PSNR peak convention or data scaling, so the numbers are listed beside "
@@ -267,7 +267,7 @@ def markdown(report: dict) -> str:
             cells = []
             for key in keys:
                 hit = [r for r in k5 if r["dataset"] == key and r["method"] == ours.get(name)]
-                cells.append(fmt(hit[0]["psnr_db"]) if hit else "not run")
+                cells.append(fmt(hit[0]["psnr_db"]) if hit else "not implemented")
             lines.append(f"| {name} | {value} | " + " | ".join(cells) + " |")
         lines.append("")
         lines.append("Splines, polynomials and beta are not implemented in phism; 'normal' is "
