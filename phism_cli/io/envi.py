@@ -92,7 +92,11 @@ class EnviScene(Scene):
         factor = _float_or_none(header.get("reflectance scale factor"))
         self.scale = 1.0 / factor if factor else 1.0
         self.offset = 0.0
-        self.crs, self.transform = self._georeferencing(data_path)
+        self._dataset = self._gdal_dataset(data_path, n_bands)
+        georeferenced = self._dataset is not None and (
+            self._dataset.crs is not None or not self._dataset.transform.is_identity)
+        self.crs = self._dataset.crs if georeferenced else None
+        self.transform = self._dataset.transform if georeferenced else None
 
     @staticmethod
     def _read_header(header_path: Path) -> dict[str, Any]:
@@ -130,19 +134,30 @@ class EnviScene(Scene):
                 else np.ones(n_bands, dtype=bool))
         return BandInfo(wavelength_nm, fwhm_nm, good, names)
 
-    @staticmethod
-    def _georeferencing(data_path: Path) -> tuple[Any, Any]:
+    def _gdal_dataset(self, data_path: Path, n_bands: int) -> Any:
+        """GDAL's view of the file, used for georeferencing and for windowed reads.
+
+        None when GDAL cannot open it or sees another shape; reads then use a memory map.
+        """
         with warnings.catch_warnings():
             warnings.simplefilter("ignore", NotGeoreferencedWarning)
             try:
-                with rasterio.open(data_path) as ds:
-                    if ds.crs is None and ds.transform.is_identity:
-                        return None, None
-                    return ds.crs, ds.transform
+                ds = rasterio.open(data_path)
             except RasterioIOError:
-                return None, None
+                return None
+        if (ds.height, ds.width, ds.count) != (self.height, self.width, n_bands) or \
+                np.dtype(ds.dtypes[0]) != self.source_dtype.newbyteorder("="):
+            ds.close()
+            return None
+        return ds
 
     def _read_raw(self, window: Window, band_indices: np.ndarray) -> np.ndarray:
+        if self._dataset is not None:
+            # GDAL reads just the window's bytes: with a memory map, a BSQ window faults in
+            # whole-width row strips of every band, so memory would grow with scene width.
+            block = self._dataset.read(indexes=[int(i) + 1 for i in band_indices],
+                                       window=window)
+            return np.moveaxis(block, 0, -1)
         # A fresh map per window, dropped after the copy: pages of tiles already read leave
         # the process's resident set, so memory stays flat however large the file is.
         memmap = self._image.open_memmap(interleave="bip")
@@ -153,4 +168,6 @@ class EnviScene(Scene):
         return block[:, :, band_indices]
 
     def close(self) -> None:
+        if self._dataset is not None:
+            self._dataset.close()
         self._image = None

@@ -94,3 +94,17 @@ def test_aviris_ng_bil_chunk(shared_data) -> None:
         assert scene.fwhm_nm[0] == pytest.approx(5.57)  # same unit as the wavelengths
         raw = np.fromfile(path.with_suffix(""), dtype="<f4").reshape(10, 425, 10)
         np.testing.assert_array_equal(scene.read(Window(0, 4, 10, 1))[0], raw[4].T)
+
+
+@pytest.mark.parametrize("interleave", ["bsq", "bil", "bip"])
+@pytest.mark.parametrize("byte_order", [0, 1])
+def test_memory_map_fallback_reads_the_same(tmp_path, interleave, byte_order) -> None:
+    """Files GDAL cannot open are read through a memory map; both paths must agree."""
+    cube = (smooth_cube(7, 9, 5) * 100).astype("int16")
+    header = write_envi(tmp_path / "cube.img", cube, interleave, byte_order, header_offset=16)
+    with open_scene(header) as scene:
+        assert scene._dataset is not None
+        via_gdal = scene.read(Window(1, 2, 5, 4))
+        scene._dataset = None  # what happens when GDAL cannot open the file
+        np.testing.assert_array_equal(scene.read(Window(1, 2, 5, 4)), via_gdal)
+        np.testing.assert_array_equal(via_gdal, cube[2:6, 1:6].astype(np.float32))
