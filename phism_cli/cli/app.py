@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 import sys
 import traceback
 from typing import Annotated
@@ -15,6 +16,8 @@ from phism_cli.cli.fit_encoder import fit_encoder
 from phism_cli.cli.info import info
 from phism_cli.cli.render import render
 from phism_cli.errors import PhismError
+
+DEFAULT_GDAL_CACHE_MB = 64
 
 app = typer.Typer(
     name="phism", no_args_is_help=True, add_completion=False,
@@ -53,6 +56,10 @@ def _fail(message: str, code: int, debug: bool) -> None:
 def main(argv: list[str] | None = None) -> None:
     """Console entry point: errors become one line on stderr and a non-zero exit code."""
     args = sys.argv[1:] if argv is None else argv
+    # GDAL caches every block it reads, up to 5 % of RAM by default: a stream that reads each
+    # block once gains nothing from that, and memory would grow with the scene. Users can
+    # still choose their own cache size.
+    os.environ.setdefault("GDAL_CACHEMAX", str(DEFAULT_GDAL_CACHE_MB))
     debug = "--debug" in args
     try:
         app(args=args, prog_name="phism", standalone_mode=False)
