@@ -23,26 +23,20 @@ from __future__ import annotations
 
 import argparse
 import datetime as dt
-import json
-import math
-import os
-import platform
-import subprocess
 import sys
 import time
 from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
-import torch
+from common import data_root, fmt, machine, write_results
 
 from phism_cli.io import open_scene
 from phism_cli.model import PhismEncoder
 from phism_cli.pipeline.metrics import ReconstructionMetrics
 from phism_cli.pipeline.pixels import valid_mask
 
-HERE = Path(__file__).resolve().parent
-DEFAULT_OUT = HERE / "results" / "reconstruction.md"
+DEFAULT_OUT = Path(__file__).resolve().parent / "results" / "reconstruction.md"
 
 
 @dataclass(frozen=True)
@@ -86,9 +80,6 @@ PAPER = {
 }
 
 
-def data_root() -> Path:
-    env = os.environ.get("PHISM_DATA")
-    return Path(env) if env else HERE.parent.parent / "shared" / "data"
 
 
 def load_pixels(ds: Dataset, root: Path) -> tuple[np.ndarray, np.ndarray | None, dict]:
@@ -163,25 +154,9 @@ def run_pca(pixels: np.ndarray, n_components: int) -> dict:
             "fit_seconds": fit_seconds, "apply_seconds": apply_seconds}
 
 
-def machine() -> dict:
-    return {
-        "nproc": subprocess.run(["nproc"], capture_output=True, text=True).stdout.strip(),
-        "cpu": platform.processor() or platform.machine(),
-        "gpu": torch.cuda.is_available(),
-        "torch": torch.__version__,
-        "torch_threads": torch.get_num_threads(),
-        "numpy": np.__version__,
-        "python": platform.python_version(),
-        "platform": platform.platform(),
-        "loadavg_at_start": [round(v, 2) for v in os.getloadavg()],
-    }
 
 
 # -- report ---------------------------------------------------------------------------------
-def fmt(value: float | None, digits: int = 2) -> str:
-    if value is None or (isinstance(value, float) and not math.isfinite(value)):
-        return "-"
-    return f"{value:.{digits}f}"
 
 
 def markdown(report: dict) -> str:
@@ -278,12 +253,6 @@ def markdown(report: dict) -> str:
     return "\n".join(lines) + "\n"
 
 
-def write(report: dict, out: Path) -> str:
-    text = markdown(report)
-    out.parent.mkdir(parents=True, exist_ok=True)
-    out.write_text(text)
-    out.with_suffix(".json").write_text(json.dumps(report, indent=2, allow_nan=True) + "\n")
-    return text
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -326,10 +295,10 @@ def main(argv: list[str] | None = None) -> int:
                 print(f"{ds.title} K={k} {method}: {row['psnr_db']:.2f} dB, "
                       f"SAM {row['sam_deg']:.3f} deg, fit {row['fit_seconds']:.1f} s "
                       f"[{(time.perf_counter() - t0) / 60:.1f} min]", file=sys.stderr)
-                write(report, args.out)
+                write_results(markdown(report), report, args.out)
     report["complete"] = True
     report["total_seconds"] = time.perf_counter() - t0
-    print(write(report, args.out))
+    print(write_results(markdown(report), report, args.out))
     return 0
 
 

@@ -20,8 +20,6 @@ from __future__ import annotations
 import argparse
 import datetime as dt
 import json
-import os
-import platform
 import shutil
 import subprocess
 import sys
@@ -31,6 +29,7 @@ import time
 from pathlib import Path
 
 import numpy as np
+from common import machine
 
 HERE = Path(__file__).resolve().parent
 DEFAULT_OUT = HERE / "results" / "throughput.md"
@@ -180,21 +179,6 @@ def dir_size(path: Path) -> int:
     return sum(p.stat().st_size for p in path.rglob("*") if p.is_file())
 
 
-def machine() -> dict:
-    import torch
-
-    return {
-        "cpu_cores": os.cpu_count(),
-        "nproc": subprocess.run(["nproc"], capture_output=True, text=True).stdout.strip(),
-        "cpu": platform.processor() or platform.machine(),
-        "gpu": torch.cuda.is_available(),
-        "torch": torch.__version__,
-        "torch_threads": torch.get_num_threads(),
-        "numpy": np.__version__,
-        "python": platform.python_version(),
-        "platform": platform.platform(),
-        "loadavg_at_start": [round(v, 2) for v in os.getloadavg()],
-    }
 
 
 # -- report ---------------------------------------------------------------------------------

@@ -19,3 +19,15 @@ class OutputExistsError(PhismError):
     """An output path exists and --overwrite was not given."""
 
     exit_code = 3
+
+
+def check_file_format(meta: dict, path: object, expected: str, newest_version: int,
+                      what: str) -> None:
+    """Refuse metadata of another kind of file, or of a newer format than this phism reads."""
+    from phism_cli import __version__
+
+    if meta.get("format") != expected:
+        raise PhismError(f"{path}: not a phism {what} (format {meta.get('format')!r})")
+    if int(meta.get("format_version", 0)) > newest_version:
+        raise PhismError(f"{path}: {what} format {meta['format_version']} is newer than this "
+                         f"phism ({__version__}) reads; upgrade phism")

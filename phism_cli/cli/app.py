@@ -14,7 +14,9 @@ from phism_cli import __version__
 from phism_cli.cli.encode import encode
 from phism_cli.cli.fit_encoder import fit_encoder
 from phism_cli.cli.info import info
+from phism_cli.cli.predict import predict
 from phism_cli.cli.render import render
+from phism_cli.cli.train_head import train_head
 from phism_cli.errors import PhismError
 
 DEFAULT_GDAL_CACHE_MB = 64
@@ -28,6 +30,8 @@ app.command("info")(info)
 app.command("fit-encoder")(fit_encoder)
 app.command("encode")(encode)
 app.command("render")(render)
+app.command("train-head")(train_head)
+app.command("predict")(predict)
 
 
 def _version(value: bool) -> None:

@@ -115,6 +115,15 @@ def training_provenance(scenes: Sequence[Scene]) -> dict[str, Any]:
     }
 
 
+def build_encoder(**settings: Any) -> PhismEncoder:
+    """A `PhismEncoder` from CLI settings (`components` is `n_components`); bad values exit 1."""
+    settings["n_components"] = settings.pop("components")
+    try:
+        return PhismEncoder(**settings)
+    except ValueError as exc:
+        raise PhismError(str(exc)) from None
+
+
 def fit_encoder_on_scenes(scenes: Sequence[Scene], encoder: PhismEncoder, max_pixels: int,
                           tile_size: int, quiet: bool) -> tuple[PhismEncoder, int]:
     """Sample valid pixels from `scenes` and fit `encoder`; returns it and the pixel count."""

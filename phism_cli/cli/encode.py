@@ -11,6 +11,7 @@ import typer
 from phism_cli import __version__
 from phism_cli.cli import options as opt
 from phism_cli.cli.common import (
+    build_encoder,
     check_model_fits_scene,
     emit_json,
     fit_encoder_on_scenes,
@@ -68,6 +69,8 @@ def encode(
     device: opt.Device = "auto",
     components: opt.Components = 5,
     basis: opt.Basis = "skewnormal",
+    decoder: opt.Decoder = "basis",
+    latent_dim: opt.LatentDim = None,
     epochs: opt.Epochs = 50,
     max_pixels: opt.MaxPixels = 200_000,
     seed: opt.Seed = 0,
@@ -94,8 +97,9 @@ def encode(
             check_model_fits_scene(encoder, src, model)
         else:
             say(f"no --model given: fitting an encoder on {scene} first", quiet)
-            encoder = PhismEncoder(n_components=components, basis=basis, epochs=epochs,
-                                   seed=seed, device=device)
+            encoder = build_encoder(components=components, basis=basis, decoder=decoder,
+                                    latent_dim=latent_dim, epochs=epochs, seed=seed,
+                                    device=device)
             encoder, _ = fit_encoder_on_scenes([src], encoder, max_pixels, tile_size, quiet)
             with atomic_output(new_model_path, overwrite) as tmp:
                 save_encoder(encoder, tmp, extra=training_provenance([src]))

@@ -9,6 +9,7 @@ import typer
 
 from phism_cli.cli import options as opt
 from phism_cli.cli.common import (
+    build_encoder,
     emit_json,
     fit_encoder_on_scenes,
     open_scenes,
@@ -17,7 +18,6 @@ from phism_cli.cli.common import (
 )
 from phism_cli.io.atomic import atomic_output, check_output
 from phism_cli.model.checkpoint import file_sha256, save_encoder
-from phism_cli.model.estimator import PhismEncoder
 
 
 def fit_encoder(
@@ -26,6 +26,8 @@ def fit_encoder(
     components: opt.Components = 5,
     basis: opt.Basis = "skewnormal",
     fixed: opt.Fixed = False,
+    decoder: opt.Decoder = "basis",
+    latent_dim: opt.LatentDim = None,
     epochs: opt.Epochs = 50,
     patience: Annotated[int, typer.Option(
         "--patience", min=1, help="Epochs without validation improvement before stopping.")] = 5,
@@ -46,9 +48,9 @@ def fit_encoder(
     """Fit a PhISM encoder (safetensors + JSON metadata) on valid pixels of SCENES."""
     check_output(output, overwrite)
     opened = open_scenes(scenes, keep_bad_bands, wavelengths, variable)
-    encoder = PhismEncoder(n_components=components, basis=basis, fixed=fixed, epochs=epochs,
-                           patience=patience, lr=lr, batch_size=batch_size, seed=seed,
-                           device=device)
+    encoder = build_encoder(components=components, basis=basis, fixed=fixed, decoder=decoder,
+                            latent_dim=latent_dim, epochs=epochs, patience=patience, lr=lr,
+                            batch_size=batch_size, seed=seed, device=device)
     encoder, n_pixels = fit_encoder_on_scenes(opened, encoder, max_pixels, tile_size, quiet)
     with atomic_output(output, overwrite) as tmp:
         save_encoder(encoder, tmp, extra=training_provenance(opened))

@@ -32,6 +32,13 @@ Basis = Annotated[str, typer.Option(
     "--basis", help=f"Spectral basis: {', '.join(BASES)}.")]
 Fixed = Annotated[bool, typer.Option(
     "--fixed", help="Ablation: component shapes shared by all pixels, amplitudes per pixel.")]
+Decoder = Annotated[str, typer.Option(
+    "--decoder", help="basis: PhISM's parameter-free renderer of --components components; "
+    "mlp: a conventional autoencoder (the same encoder, a mirrored MLP decoder, linear "
+    "output) with a unitless latent of --latent-dim values.")]
+LatentDim = Annotated[int | None, typer.Option(
+    "--latent-dim", min=1, help="Latent size of --decoder mlp (default: 4 x --components, "
+    "as many values as the skew-normal latent).")]
 Epochs = Annotated[int, typer.Option("--epochs", min=1, help="Maximum training epochs.")]
 Seed = Annotated[int, typer.Option("--seed", help="Random seed (same seed, same CPU result).")]
 MaxPixels = Annotated[int, typer.Option(

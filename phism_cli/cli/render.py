@@ -13,7 +13,8 @@ from phism_cli.errors import ModelMismatchError, PhismError
 from phism_cli.io.atomic import atomic_output, check_output
 from phism_cli.io.rasters import RasterReader, RasterSpec, RasterWriter, output_kind
 from phism_cli.io.scene import Scene, open_scene
-from phism_cli.model.renderer import SpectralRenderer
+from phism_cli.model.checkpoint import load_encoder
+from phism_cli.model.renderer import Renderer, renderer_from_metadata
 from phism_cli.pipeline.render import render_latents
 
 
@@ -35,6 +36,9 @@ def render(
         "--reference", help="The encoded scene: report psnr_db and sam_deg against it.")] = None,
     plot: Annotated[Path | None, typer.Option(
         "--plot", help="PNG with a few pixels' spectra and their components.")] = None,
+    model: Annotated[Path | None, typer.Option(
+        "--model", "-m", help="The encoder file: needed only for latents of a conventional "
+        "autoencoder (fit-encoder --decoder mlp), whose decoder has weights.")] = None,
     tile_size: opt.TileSize = 256,
     keep_bad_bands: opt.KeepBadBands = False,
     wavelengths: opt.Wavelengths = None,
@@ -52,7 +56,7 @@ def render(
         meta = reader.metadata
         if meta.get("format") != "phism-latents":
             raise PhismError(f"{latents}: not a phism latent map")
-        renderer = SpectralRenderer.from_metadata(meta["renderer"])
+        renderer = _renderer(meta, model)
         n_bands = len(renderer.band_mean)
         ref = None
         if reference is not None:
@@ -89,7 +93,18 @@ def render(
         emit_json(summary)
 
 
-def _output_spec(reader: RasterReader, renderer: SpectralRenderer, meta: dict,
+def _renderer(meta: dict, model: Path | None) -> Renderer:
+    """The latents' own parameter-free renderer, or the decoder of the encoder that made them."""
+    if model is None:
+        return renderer_from_metadata(meta["renderer"])
+    encoder, model_meta = load_encoder(model)
+    if model_meta["sha256"] != meta.get("model_sha256"):
+        raise ModelMismatchError(f"{model} is not the encoder that made these latents "
+                                 "(sha256 differs); pass the encoder file encode used")
+    return encoder.renderer_
+
+
+def _output_spec(reader: RasterReader, renderer: Renderer, meta: dict,
                  tile_size: int) -> RasterSpec:
     axis = renderer.axis
     if axis.unit == "nm":

@@ -43,6 +43,7 @@ class RasterSpec:
     channel_coords: dict[str, list[float]] = field(default_factory=dict)
     channel_units: list[str] | None = None
     band_tags: list[dict[str, str]] | None = None  # extra GeoTIFF tags per band
+    colormap: dict[int, tuple[int, ...]] | None = None  # GeoTIFF colour table of band 1
     metadata: dict[str, Any] = field(default_factory=dict)
 
 
@@ -112,6 +113,8 @@ def _create_geotiff(path: Path, spec: RasterSpec) -> rasterio.io.DatasetWriter:
             tags.update(spec.band_tags[i - 1])
         if tags:
             ds.update_tags(i, **tags)
+    if spec.colormap and spec.dtype in ("uint8", "uint16"):  # GeoTIFF palettes need these
+        ds.write_colormap(1, spec.colormap)
     ds.update_tags(ns=METADATA_NAMESPACE, **{_METADATA_KEY: json.dumps(spec.metadata)})
     return ds
 

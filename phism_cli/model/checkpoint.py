@@ -13,11 +13,11 @@ from safetensors import SafetensorError
 from safetensors.torch import load_file, save_file
 
 from phism_cli import __version__
-from phism_cli.errors import PhismError
+from phism_cli.errors import PhismError, check_file_format
 from phism_cli.model.estimator import PhismEncoder, TrainingSummary
 
 FORMAT = "phism-encoder"
-FORMAT_VERSION = 1
+FORMAT_VERSION = 2  # 2: config may name an MLP decoder (conventional autoencoder)
 _META_KEY = "phism"
 
 
@@ -68,11 +68,7 @@ def read_encoder_metadata(path: str | Path) -> dict[str, Any]:
         raise PhismError(f"{path}: safetensors file without phism metadata; "
                          "was it written by 'phism fit-encoder'?")
     meta = json.loads(raw)
-    if meta.get("format") != FORMAT:
-        raise PhismError(f"{path}: not a phism encoder (format {meta.get('format')!r})")
-    if int(meta.get("format_version", 0)) > FORMAT_VERSION:
-        raise PhismError(f"{path}: encoder format {meta['format_version']} is newer than this "
-                         f"phism ({__version__}) reads; upgrade phism")
+    check_file_format(meta, path, FORMAT, FORMAT_VERSION, "encoder")
     return meta
 
 

@@ -14,9 +14,11 @@ import torch
 from torch import nn
 
 from phism_cli.model.bases import make_basis
-from phism_cli.model.network import PhismAutoencoder
+from phism_cli.model.network import MLPAutoencoder, PhismAutoencoder
 from phism_cli.model.preprocessing import BandScaler
-from phism_cli.model.renderer import SpectralAxis, SpectralRenderer
+from phism_cli.model.renderer import LearnedRenderer, Renderer, SpectralAxis, SpectralRenderer
+
+DECODERS = ("basis", "mlp")
 
 EpochCallback = Callable[[int, float, float], None]
 
@@ -56,6 +58,9 @@ class TrainingSummary:
 class PhismEncoder:
     """Fit on (N, C) spectra; `transform` gives (N, K*P) physical latent values.
 
+    `decoder="basis"` is PhISM: K components of a parameter-free spectral basis.
+    `decoder="mlp"` is the conventional autoencoder it is compared with: the same encoder, a
+    mirrored MLP decoder, and a latent of `latent_dim` unitless values (default 4K).
     Hyper-parameters are set here; fitted state lives in attributes ending in `_`.
     """
 
@@ -70,14 +75,18 @@ class PhismEncoder:
         patience: int = 5,
         lr: float = 1e-3,
         weight_decay: float = 1e-2,
-        batch_size: int = 1024,
+        batch_size: int = 512,
         val_fraction: float = 0.1,
         huber_delta: float = 1.0,
         scaling: str = "global",
         seed: int = 0,
         device: str = "auto",
         basis_config: dict[str, Any] | None = None,
+        decoder: str = "basis",
+        latent_dim: int | None = None,
     ) -> None:
+        if decoder not in DECODERS:
+            raise ValueError(f"unknown decoder {decoder!r}; choose one of {', '.join(DECODERS)}")
         self.n_components = n_components
         self.basis = basis
         self.fixed = fixed
@@ -94,6 +103,8 @@ class PhismEncoder:
         self.seed = seed
         self.device = device
         self.basis_config = dict(basis_config or {})
+        self.decoder = decoder
+        self.latent_dim = latent_dim
 
     def get_params(self) -> dict[str, Any]:
         return {
@@ -104,25 +115,35 @@ class PhismEncoder:
             "huber_delta": self.huber_delta, "scaling": self.scaling,
             "seed": self.seed, "device": self.device,
             "basis_config": self.basis_config,
+            "decoder": self.decoder, "latent_dim": self.latent_dim,
         }
 
     # -- building -------------------------------------------------------------------------
     def _build(self, n_bands: int, wavelength_nm: np.ndarray | None) -> None:
         self.axis_ = SpectralAxis.from_wavelengths(wavelength_nm, n_bands)
-        basis = make_basis(self.basis, **self.basis_config)
-        self.model_ = PhismAutoencoder(
-            n_bands, basis, self.n_components, self.axis_.normalised(),
-            hidden=self.hidden, batch_norm=self.batch_norm, fixed=self.fixed)
+        self.model_: PhismAutoencoder | MLPAutoencoder
+        if self.decoder == "mlp":
+            latent_dim = self.latent_dim or 4 * self.n_components
+            self.model_ = MLPAutoencoder(n_bands, latent_dim, hidden=self.hidden,
+                                         batch_norm=self.batch_norm)
+        else:
+            basis = make_basis(self.basis, **self.basis_config)
+            self.model_ = PhismAutoencoder(
+                n_bands, basis, self.n_components, self.axis_.normalised(),
+                hidden=self.hidden, batch_norm=self.batch_norm, fixed=self.fixed)
         self.n_bands_ = n_bands
 
     @property
-    def renderer_(self) -> SpectralRenderer:
+    def renderer_(self) -> Renderer:
+        if isinstance(self.model_, MLPAutoencoder):
+            return LearnedRenderer(self.model_.decoder, self.model_.latent_dim, self.axis_,
+                                   self.scaler_.mean_, self.scaler_.scale_)
         return SpectralRenderer(self.model_.basis, self.n_components, self.axis_,
                                 self.scaler_.mean_, self.scaler_.scale_)
 
     @property
     def channel_names_(self) -> list[str]:
-        return self.model_.basis.channel_names(self.n_components, self.axis_.unit)
+        return self.renderer_.channel_names
 
     @property
     def wavelength_nm_(self) -> np.ndarray | None:
@@ -180,7 +201,7 @@ class PhismEncoder:
         self.training_ = summary
         return self
 
-    def _train_epoch(self, model: PhismAutoencoder, data: torch.Tensor,
+    def _train_epoch(self, model: nn.Module, data: torch.Tensor,
                      optimiser: torch.optim.Optimizer, loss_fn: nn.Module,
                      generator: torch.Generator) -> float:
         model.train()
@@ -199,7 +220,7 @@ class PhismEncoder:
         return total / max(seen, 1)
 
     @torch.no_grad()
-    def _evaluate(self, model: PhismAutoencoder, data: torch.Tensor, loss_fn: nn.Module) -> float:
+    def _evaluate(self, model: nn.Module, data: torch.Tensor, loss_fn: nn.Module) -> float:
         model.eval()
         total = 0.0
         for start in range(0, data.shape[0], 8192):
@@ -214,18 +235,21 @@ class PhismEncoder:
 
     @torch.inference_mode()
     def transform(self, pixels: np.ndarray, batch_size: int = 16384) -> np.ndarray:
-        """(N, C) spectra in physical units -> (N, K*P) latent in physical units."""
+        """(N, C) spectra in physical units -> (N, K*P) latent in physical units.
+
+        With the MLP decoder the latent is the encoder's (N, latent_dim) output, unitless.
+        """
         model = self.model_.eval()
         device = next(model.parameters()).device
         mean = torch.as_tensor(self.scaler_.mean_, device=device)
         scale = torch.as_tensor(self.scaler_.scale_, device=device)
-        out = np.empty((pixels.shape[0], self.n_components * model.basis.n_params),
-                       dtype=np.float32)
+        out = np.empty((pixels.shape[0], len(self.channel_names_)), dtype=np.float32)
         for start in range(0, pixels.shape[0], batch_size):
             batch = torch.as_tensor(pixels[start:start + batch_size], device=device)
-            params = model.encode((batch - mean) / scale)
-            physical = model.basis.to_physical(params, self.axis_.minimum, self.axis_.span)
-            out[start:start + batch_size] = physical.reshape(batch.shape[0], -1).cpu().numpy()
+            latent = model.encode((batch - mean) / scale)
+            if isinstance(model, PhismAutoencoder):
+                latent = model.basis.to_physical(latent, self.axis_.minimum, self.axis_.span)
+            out[start:start + batch_size] = latent.reshape(batch.shape[0], -1).cpu().numpy()
         return out
 
     def inverse_transform(self, latent: np.ndarray) -> np.ndarray:

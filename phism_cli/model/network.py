@@ -71,3 +71,25 @@ class PhismAutoencoder(nn.Module):
 
     def forward(self, x: Tensor) -> Tensor:
         return self.render(self.encode(x))
+
+
+class MLPAutoencoder(nn.Module):
+    """The conventional autoencoder PhISM is compared with: the same pixel encoder, a mirrored
+    MLP decoder (hidden widths reversed) and a linear output. Its latent has no units."""
+
+    def __init__(self, n_bands: int, latent_dim: int,
+                 hidden: Sequence[int] = (512, 1024, 512, 256),
+                 batch_norm: bool = True) -> None:
+        super().__init__()
+        self.latent_dim = latent_dim
+        self.encoder = PixelEncoder(n_bands, latent_dim, hidden, batch_norm)
+        self.decoder = PixelEncoder(latent_dim, n_bands, tuple(reversed(hidden)), batch_norm)
+
+    def encode(self, x: Tensor) -> Tensor:
+        return self.encoder(x)
+
+    def render(self, latent: Tensor) -> Tensor:
+        return self.decoder(latent)
+
+    def forward(self, x: Tensor) -> Tensor:
+        return self.render(self.encode(x))

@@ -8,6 +8,7 @@ from typing import Any
 import numpy as np
 import torch
 
+from phism_cli.errors import PhismError
 from phism_cli.model.bases import SpectralBasis, make_basis
 
 
@@ -71,6 +72,7 @@ class SpectralRenderer:
 
     def to_metadata(self) -> dict[str, Any]:
         return {
+            "decoder": "basis",
             "basis": self.basis.name,
             "basis_config": self.basis.config(),
             "n_components": self.n_components,
@@ -90,3 +92,51 @@ class SpectralRenderer:
             band_mean=np.asarray(meta["band_mean"], dtype=np.float32),
             band_scale=np.asarray(meta["band_scale"], dtype=np.float32),
         )
+
+
+@dataclass
+class LearnedRenderer:
+    """A conventional autoencoder's decoder: its weights live in the encoder file only, so a
+    latent map records the band statistics but needs the model to be rendered."""
+
+    decoder: torch.nn.Module
+    latent_dim: int
+    axis: SpectralAxis
+    band_mean: np.ndarray
+    band_scale: np.ndarray
+
+    @property
+    def channel_names(self) -> list[str]:
+        return [f"z{i}" for i in range(self.latent_dim)]
+
+    @torch.inference_mode()
+    def render(self, latent: np.ndarray, batch_size: int = 16384) -> np.ndarray:
+        self.decoder.eval()
+        device = next(self.decoder.parameters()).device
+        out = np.empty((latent.shape[0], len(self.band_mean)), dtype=np.float32)
+        for start in range(0, latent.shape[0], batch_size):
+            batch = torch.as_tensor(latent[start:start + batch_size], dtype=torch.float32,
+                                    device=device)
+            out[start:start + batch_size] = self.decoder(batch).cpu().numpy()
+        return out * self.band_scale + self.band_mean
+
+    def to_metadata(self) -> dict[str, Any]:
+        return {
+            "decoder": "mlp",
+            "latent_dim": self.latent_dim,
+            "axis_unit": self.axis.unit,
+            "axis_positions": [float(v) for v in self.axis.positions],
+            "band_mean": [float(v) for v in self.band_mean],
+            "band_scale": [float(v) for v in self.band_scale],
+        }
+
+
+Renderer = SpectralRenderer | LearnedRenderer
+
+
+def renderer_from_metadata(meta: dict[str, Any]) -> SpectralRenderer:
+    """The parameter-free renderer a latent map describes; a learned decoder needs its model."""
+    if meta.get("decoder", "basis") != "basis":
+        raise PhismError("these latents come from a conventional autoencoder, whose decoder "
+                         "has weights: pass the encoder file with --model/-m")
+    return SpectralRenderer.from_metadata(meta)

@@ -117,3 +117,25 @@ def test_indian_pines_mat(cli, tmp_path, shared_data) -> None:
     assert ds["latent"].shape == (20, 145, 145)
     assert str(ds["channel"].values[0]) == "c0_mu_band"  # no wavelengths: band-number axis
     assert "spatial_ref" not in ds
+
+
+def test_conventional_autoencoder_encodes_and_renders_with_its_model(cli, tmp_path) -> None:
+    model = tmp_path / "ae.safetensors"
+    result = cli("fit-encoder", SAMPLE_SCENE, "-o", model, "--decoder", "mlp", "--latent-dim",
+                 "6", "--epochs", "3", "--max-pixels", "1500", "--json", "-q")
+    assert result.code == 0, result.err
+    assert json.loads(result.out)["channel_names"] == [f"z{i}" for i in range(6)]
+    latents = tmp_path / "ae.zarr"
+    assert cli("encode", SAMPLE_SCENE, "-o", latents, "-m", model, "-q").code == 0
+    no_model = cli("render", latents, "-o", tmp_path / "r.tif")
+    assert no_model.code == 1 and "--model" in no_model.err
+    assert not (tmp_path / "r.tif").exists()
+    result = cli("render", latents, "-o", tmp_path / "r.tif", "-m", model, "--reference",
+                 SAMPLE_SCENE, "--json", "-q")
+    assert result.code == 0, result.err
+    assert json.loads(result.out)["psnr_db"] > 15.0
+    other = tmp_path / "other.safetensors"
+    assert cli("fit-encoder", SAMPLE_SCENE, "-o", other, "--decoder", "mlp", "--epochs", "1",
+               "--max-pixels", "500", "-q").code == 0
+    wrong = cli("render", latents, "-o", tmp_path / "r2.tif", "-m", other)
+    assert wrong.code == 1 and "not the encoder that made these latents" in wrong.err

@@ -68,3 +68,22 @@ def test_checkpoint_round_trip_without_pickle(pixels, tmp_path) -> None:
 def test_too_few_pixels() -> None:
     with pytest.raises(ValueError, match="at least 20"):
         _small().fit(np.ones((5, 40), np.float32))
+
+
+def test_conventional_autoencoder_round_trip(pixels, tmp_path) -> None:
+    enc = _small(decoder="mlp", latent_dim=5, epochs=10).fit(pixels, wavelength_nm=WAVELENGTH_NM)
+    latent = enc.transform(pixels)
+    assert latent.shape == (900, 5) and enc.channel_names_ == [f"z{i}" for i in range(5)]
+    baseline = psnr_db(pixels, np.broadcast_to(pixels.mean(0), pixels.shape))
+    assert psnr_db(pixels, enc.inverse_transform(latent)) > baseline + 3.0
+    save_encoder(enc, tmp_path / "ae.safetensors")
+    loaded, meta = load_encoder(tmp_path / "ae.safetensors")
+    assert meta["renderer"]["decoder"] == "mlp" and meta["config"]["latent_dim"] == 5
+    np.testing.assert_array_equal(loaded.transform(pixels[:20]), latent[:20])
+    np.testing.assert_allclose(loaded.inverse_transform(latent[:20]),
+                               enc.inverse_transform(latent[:20]), rtol=1e-5)
+
+
+def test_unknown_decoder() -> None:
+    with pytest.raises(ValueError, match="unknown decoder"):
+        PhismEncoder(decoder="transformer")

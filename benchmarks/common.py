@@ -1,0 +1,50 @@
+"""What every benchmark script shares: where the data is, the machine, result files."""
+
+from __future__ import annotations
+
+import json
+import math
+import os
+import platform
+import subprocess
+from pathlib import Path
+
+import numpy as np
+
+HERE = Path(__file__).resolve().parent
+
+
+def data_root() -> Path:
+    env = os.environ.get("PHISM_DATA")
+    return Path(env) if env else HERE.parent.parent / "shared" / "data"
+
+
+def machine() -> dict:
+    import torch
+
+    return {
+        "cpu_cores": os.cpu_count(),
+        "nproc": subprocess.run(["nproc"], capture_output=True, text=True).stdout.strip(),
+        "cpu": platform.processor() or platform.machine(),
+        "gpu": torch.cuda.is_available(),
+        "torch": torch.__version__,
+        "torch_threads": torch.get_num_threads(),
+        "numpy": np.__version__,
+        "python": platform.python_version(),
+        "platform": platform.platform(),
+        "loadavg_at_start": [round(v, 2) for v in os.getloadavg()],
+    }
+
+
+def fmt(value: float | None, digits: int = 2) -> str:
+    if value is None or (isinstance(value, float) and not math.isfinite(value)):
+        return "-"
+    return f"{value:.{digits}f}"
+
+
+def write_results(text: str, report: dict, out: Path) -> str:
+    """The markdown `text` to `out` and every number in `report` to `out` with .json."""
+    out.parent.mkdir(parents=True, exist_ok=True)
+    out.write_text(text)
+    out.with_suffix(".json").write_text(json.dumps(report, indent=2, allow_nan=True) + "\n")
+    return text

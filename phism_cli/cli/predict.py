@@ -1,0 +1,112 @@
+"""`phism predict`: apply a head to a latent map (or a scene) tile by tile."""
+
+from __future__ import annotations
+
+import time
+from pathlib import Path
+from typing import Annotated, Any
+
+import numpy as np
+import typer
+
+from phism_cli import __version__
+from phism_cli.cli import options as opt
+from phism_cli.cli.common import emit_json, progress_bar, say
+from phism_cli.errors import PhismError
+from phism_cli.heads.xgb import ClassifierHead, Head, load_head
+from phism_cli.io.atomic import atomic_output, check_output
+from phism_cli.io.features import FeatureSource, check_features_match, open_features
+from phism_cli.io.rasters import RasterSpec, RasterWriter, output_kind
+from phism_cli.model.checkpoint import file_sha256
+from phism_cli.pipeline.predict import predict_raster
+
+_CLASS_DTYPES = ("uint8", "uint16", "int16", "int32")
+
+
+def class_map_encoding(class_values: list[int], ignore_label: int) -> tuple[str, int]:
+    """The smallest integer type holding every class and a nodata value: the ignore label
+    when it is not a class, else the type's largest value."""
+    for dtype in _CLASS_DTYPES:
+        info = np.iinfo(dtype)
+        if min(class_values) < info.min or max(class_values) > info.max:
+            continue
+        for nodata in (ignore_label, info.max):
+            if info.min <= nodata <= info.max and nodata not in class_values:
+                return dtype, int(nodata)
+    raise ValueError(f"class values {min(class_values)}..{max(class_values)} leave no "
+                     "room for a nodata value in int32")
+
+
+def predict(
+    features: Annotated[Path, typer.Argument(
+        help="Latent map from encode, or a scene for a head trained on raw spectra.")],
+    head_path: Annotated[Path, typer.Option("--head", "-H", help="Head from train-head.")],
+    output: opt.OutputPath = ...,
+    proba: Annotated[bool, typer.Option(
+        "--proba", help="Add one probability band per class after the class band (the "
+        "file is then float32 with NaN nodata).")] = False,
+    tile_size: opt.TileSize = 256,
+    device: opt.Device = "cpu",
+    wavelengths: opt.Wavelengths = None,
+    variable: opt.Variable = None,
+    overwrite: opt.Overwrite = False,
+    json_out: opt.JsonOut = False,
+    quiet: opt.Quiet = False,
+) -> None:
+    """Write a class map (or regression maps) for FEATURES (OUTPUT ending .tif or .zarr)."""
+    start = time.perf_counter()
+    kind = output_kind(output)
+    check_output(output, overwrite)
+    head, meta = load_head(head_path)
+    head.to(device)
+    trained_on = meta["features"]
+    if proba and not isinstance(head, ClassifierHead):
+        raise PhismError(f"--proba is for classification heads; {head_path} is a "
+                         f"{meta['task']} head")
+    with open_features(features, keep_bad_bands=bool(trained_on.get("keep_bad_bands")),
+                       wavelengths=wavelengths, variable=variable) as source:
+        check_features_match(trained_on, source, head_path)
+        spec, nodata = _output_spec(source, head, meta, head_path, proba, tile_size)
+        with atomic_output(output, overwrite) as tmp, RasterWriter(tmp, spec, kind) as writer, \
+                progress_bar(quiet) as progress:
+            task = progress.add_task("predicting", total=source.height * source.width)
+            counts = predict_raster(source, head, writer, len(spec.channel_names), nodata,
+                                    proba=proba, tile_size=tile_size,
+                                    on_tile=lambda n: progress.advance(task, n))
+    say(f"wrote {output}: {counts['valid_pixels']} of {counts['pixels']} pixels predicted",
+        quiet)
+    if json_out:
+        emit_json({"output": str(output), "format": kind, "head": str(head_path),
+                   "task": meta["task"], "bands": spec.channel_names, "dtype": spec.dtype,
+                   "nodata": None if np.isnan(nodata) else int(nodata), **counts,
+                   "crs": None if source.crs is None else source.crs.to_string(),
+                   "seconds": time.perf_counter() - start})
+
+
+def _output_spec(source: FeatureSource, head: Head, meta: dict[str, Any], head_path: Path,
+                 proba: bool, tile_size: int) -> tuple[RasterSpec, float]:
+    metadata = {"format": "phism-prediction", "format_version": 1, "phism_version": __version__,
+                "task": meta["task"], "head": str(head_path),
+                "head_sha256": file_sha256(head_path), "features": str(source.path),
+                "model_sha256": source.descriptor.get("model_sha256")}
+    common = {"height": source.height, "width": source.width, "crs": source.crs,
+              "transform": source.transform, "tile_size": tile_size}
+    if not isinstance(head, ClassifierHead):
+        metadata["variable"] = "prediction"
+        return RasterSpec(channel_names=list(meta["targets"]), variable="prediction",
+                          metadata=metadata, **common), float("nan")
+    classes = meta["classes"]
+    metadata |= {"variable": "classes", "classes": classes}
+    names = {str(c["value"]): c["name"] for c in classes}
+    class_tags = {f"class_{c['value']}": c["name"] for c in classes}
+    if proba:
+        channels = ["class"] + [f"p_{names.get(str(v), v)}" for v in head.classes_.tolist()]
+        tags = [class_tags] + [{"class_value": str(v)} for v in head.classes_.tolist()]
+        return RasterSpec(channel_names=channels, variable="classes", band_tags=tags,
+                          metadata=metadata, **common), float("nan")
+    dtype, nodata = class_map_encoding([c["value"] for c in classes],
+                                       int(meta.get("ignore_label", 0)))
+    colormap = {c["value"]: tuple(c["colour"]) for c in classes}
+    return RasterSpec(channel_names=["class"], variable="classes", dtype=dtype,
+                      nodata=nodata, band_tags=[class_tags], colormap=colormap,
+                      metadata=metadata, **common), float(nodata)
