@@ -14,19 +14,21 @@ s mod `--seeds`.
 
 Every encoder (and PCA) is fitted self-supervised, without labels, on all valid pixels of
 the dataset (all tiles for Potsdam), test pixels included: the transductive setting of the
-paper's pipeline, where the encoder never sees a label. Methods (20 latent values each,
-except the Gaussian: 15):
+paper's pipeline, where the encoder never sees a label. Methods (K = --components,
+default 5; 4K latent values each, except the Gaussian: 3K):
 
   raw             the spectra themselves (bad bands dropped)
-  pca             PCA, 20 components (numpy SVD of the mean-centred pixels)
-  autoencoder     PhismEncoder(decoder="mlp", latent_dim=20): the same encoder, a mirrored
+  pca             PCA, 4K components (numpy SVD of the mean-centred pixels)
+  autoencoder     PhismEncoder(decoder="mlp", latent_dim=4K): the same encoder, a mirrored
                   MLP decoder with linear output, trained the same way
-  phism           PhismEncoder(n_components=5), skew normal
-  phism_fixed     PhismEncoder(n_components=5, fixed=True)
-  phism_gaussian  PhismEncoder(n_components=5, basis="gaussian")
+  phism           PhismEncoder(n_components=K), skew normal
+  phism_fixed     PhismEncoder(n_components=K, fixed=True)
+  phism_gaussian  PhismEncoder(n_components=K, basis="gaussian")
 
     python benchmarks/classification.py
     python benchmarks/classification.py --datasets indian_pines --seeds 2 --epochs 10
+    python benchmarks/classification.py --tables 2 --fractions 0.01 0.005 --components 10 \
+        --out benchmarks/results/classification_k10.md       # a variant
 
 Data: $PHISM_DATA or ../shared/data relative to the project root.
 """
@@ -59,11 +61,11 @@ DEFAULT_OUT = Path(__file__).resolve().parent / "results" / "classification.md"
 
 METHODS = {
     "raw": "Raw spectra",
-    "pca": "PCA (20)",
-    "autoencoder": "Conventional autoencoder (20)",
-    "phism": "PhISM, skew normal (K=5)",
-    "phism_fixed": "PhISM fixed (K=5)",
-    "phism_gaussian": "PhISM, Gaussian (K=5)",
+    "pca": "PCA (4K components)",
+    "autoencoder": "Conventional autoencoder (4K latent values)",
+    "phism": "PhISM, skew normal",
+    "phism_fixed": "PhISM fixed",
+    "phism_gaussian": "PhISM, Gaussian",
 }
 
 # The paper's Table I (Indian Pines, Nalepa et al.'s folds, OA / AA %) and its low-label AA
@@ -102,9 +104,18 @@ DATASETS = {
 
 
 # -- data -----------------------------------------------------------------------------------
-def load(ds: Dataset, root: Path) -> tuple[np.ndarray, LabelledPixels, np.ndarray | None]:
+def aviris_wavelengths() -> str:
+    """Indian Pines' 200 "corrected" bands as AVIRIS band centres, approximated as 220 bands
+    evenly spaced over 400-2500 nm minus the removed water bands 104-108, 150-163 and 220
+    (1-based), as a --wavelengths value."""
+    removed = [*range(103, 108), *range(149, 163), 219]
+    return ",".join(f"{w:.2f}" for w in np.delete(np.linspace(400.0, 2500.0, 220), removed))
+
+
+def load(ds: Dataset, root: Path,
+         wavelengths: str | None = None) -> tuple[np.ndarray, LabelledPixels, np.ndarray | None]:
     """All valid pixels (for the encoders), the labelled pixels, the wavelengths."""
-    scenes = [open_scene(root / p) for p in ds.scenes]
+    scenes = [open_scene(root / p, wavelengths=wavelengths) for p in ds.scenes]
     rasters = [LabelRaster(root / p) for p in ds.labels]
     cubes = [s.read() for s in scenes]
     valid = np.concatenate([c[valid_mask(c)] for c in cubes])
@@ -126,25 +137,37 @@ def fit_features(method: str, valid: np.ndarray, wavelength_nm: np.ndarray | Non
     if method == "pca":
         mean = valid.mean(axis=0, dtype=np.float64)
         _, _, vt = np.linalg.svd(valid - mean, full_matrices=False)
-        return (mean, vt[:20]), {"fit_seconds": time.perf_counter() - start}
-    settings = {"autoencoder": {"decoder": "mlp", "latent_dim": 20},
+        return (mean, vt[:4 * args.components]), {"fit_seconds": time.perf_counter() - start}
+    settings = {"autoencoder": {"decoder": "mlp", "latent_dim": 4 * args.components},
                 "phism": {}, "phism_fixed": {"fixed": True},
                 "phism_gaussian": {"basis": "gaussian"}}[method]
-    encoder = PhismEncoder(n_components=args.components, epochs=args.epochs, seed=seed,
-                           device="cpu", **settings)
+    encoder = PhismEncoder(n_components=args.components, epochs=args.epochs,
+                           patience=args.patience, seed=seed, device="cpu", **settings)
     encoder.fit(valid, wavelength_nm=wavelength_nm)
     t = encoder.training_
     return encoder, {"fit_seconds": time.perf_counter() - start, "epochs": t.epochs,
                      "best_epoch": t.best_epoch, "val_psnr_db": t.val_psnr_db}
 
 
-def transform(method: str, model: object, pixels: np.ndarray) -> np.ndarray:
+def transform(method: str, model: object, pixels: np.ndarray,
+              sort_components: bool = False) -> np.ndarray:
     if method == "raw":
         return pixels
     if method == "pca":
         mean, components = model
         return ((pixels - mean) @ components.T).astype(np.float32)
-    return model.transform(pixels)
+    latent = model.transform(pixels)
+    if sort_components and method.startswith("phism"):
+        latent = by_centre(latent, model.model_.basis.n_params)
+    return latent
+
+
+def by_centre(latent: np.ndarray, n_params: int) -> np.ndarray:
+    """Each pixel's components ordered by their centre (parameter 0), so that slot k means
+    "the k-th component from the blue end" in every pixel."""
+    parts = latent.reshape(len(latent), -1, n_params)
+    order = np.argsort(parts[:, :, 0], axis=1)
+    return np.take_along_axis(parts, order[:, :, None], axis=1).reshape(len(latent), -1)
 
 
 # -- evaluation -----------------------------------------------------------------------------
@@ -159,9 +182,10 @@ def low_label_split(labels: np.ndarray, fraction: float, seed: int) -> Split:
 
 
 def evaluate(features: np.ndarray, labels: np.ndarray, split: Split, classes: list[int],
-             seed: int) -> dict:
+             seed: int, class_weight: str | None = None) -> dict:
     start = time.perf_counter()
-    head = ClassifierHead(seed=seed).fit(features[split.train], labels[split.train])
+    head = ClassifierHead(seed=seed, class_weight=class_weight).fit(features[split.train],
+                                                                    labels[split.train])
     fit_seconds = time.perf_counter() - start
     start = time.perf_counter()
     predicted = head.predict(features[split.test])
@@ -192,10 +216,16 @@ def markdown(report: dict) -> str:
         f"- Machine: {m['nproc']} CPU cores, GPU: {'yes' if m['gpu'] else 'none'}; torch "
         f"{m['torch']} ({m['torch_threads']} threads), numpy {m['numpy']}, Python "
         f"{m['python']}; load average at start {m['loadavg_at_start']}",
-        f"- Encoders: K = {s['components']}, up to {s['epochs']} epochs (early stopping, "
-        "patience 5), library defaults otherwise, fitted on all valid pixels without labels. "
-        "Head: XGBoost, 200 rounds, learning rate 0.1, depth 6 (phism's defaults, the "
-        "paper's settings).",
+        f"- Encoders: K = {s['components']} components (4K = {4 * s['components']} latent values "
+        f"for PhISM, PCA and the autoencoder, 3K for the Gaussian), up to {s['epochs']} epochs "
+        f"(early stopping, patience {s.get('patience', 5)}), library defaults otherwise, "
+        "fitted on all valid pixels without labels. Head: XGBoost, 200 rounds, learning rate "
+        "0.1, depth 6 (phism's defaults, the paper's settings)"
+        + ("; class-balanced weights" if s.get("class_weight") else "")
+        + ("; PhISM components ordered by centre in each pixel" if s.get("sort_components")
+           else "")
+        + ("; Indian Pines on approximate AVIRIS wavelengths (nm)" if s.get("ip_wavelengths")
+           else "") + ".",
         f"- Table I: {s['folds']} block folds (32-pixel blocks) x {s['seeds']} seeds; "
         f"Table II: {s['low_label_seeds']} seeds per fraction. Intervals: 95 % t-interval "
         "of the mean over runs.",
@@ -275,6 +305,15 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--fractions", nargs="+", type=float, default=PAPER_FRACTIONS)
     parser.add_argument("--components", type=int, default=5)
     parser.add_argument("--epochs", type=int, default=50)
+    parser.add_argument("--patience", type=int, default=5)
+    parser.add_argument("--tables", nargs="+", type=int, choices=[1, 2], default=[1, 2])
+    parser.add_argument("--class-weight", choices=["balanced"], default=None,
+                        help="variant: class-balanced XGBoost sample weights")
+    parser.add_argument("--sort-components", action="store_true",
+                        help="variant: order each pixel's PhISM components by centre")
+    parser.add_argument("--ip-wavelengths", action="store_true",
+                        help="variant: give Indian Pines approximate AVIRIS wavelengths "
+                        "(nm) instead of the band-number axis")
     parser.add_argument("--out", type=Path, default=DEFAULT_OUT)
     args = parser.parse_args(argv)
 
@@ -291,7 +330,9 @@ def main(argv: list[str] | None = None) -> int:
 
     for key in args.datasets:
         ds = DATASETS[key]
-        valid, labelled, wavelength_nm = load(ds, root)
+        wavelengths = aviris_wavelengths() if key == "indian_pines" and args.ip_wavelengths \
+            else None
+        valid, labelled, wavelength_nm = load(ds, root, wavelengths)
         classes = sorted(int(c) for c in np.unique(labelled.labels))
         report["datasets"][key] = {"title": ds.title, "note": ds.note,
                                    "valid_pixels": len(valid), "labelled": len(labelled),
@@ -301,26 +342,28 @@ def main(argv: list[str] | None = None) -> int:
             for method in args.methods:
                 model, record = fit_features(method, valid, wavelength_nm, seed, args)
                 start = time.perf_counter()
-                features[method, seed] = transform(method, model, labelled.features)
+                features[method, seed] = transform(method, model, labelled.features,
+                                                   args.sort_components)
                 record["transform_seconds"] = time.perf_counter() - start
                 report["fits"].append({"dataset": key, "method": method, "seed": seed,
                                        **record})
                 print(f"{ds.title} seed {seed} {method}: fitted in {record['fit_seconds']:.1f} s "
                       f"[{(time.perf_counter() - t0) / 60:.1f} min]", file=sys.stderr)
-            for fold in range(args.folds):
+            for fold in range(args.folds if 1 in args.tables else 0):
                 split = block_folds(labelled.source, labelled.row, labelled.col, args.folds,
                                     fold, block_size=32, seed=seed)
                 for method in args.methods:
-                    row = evaluate(features[method, seed], labelled.labels, split, classes, seed)
+                    row = evaluate(features[method, seed], labelled.labels, split, classes, seed,
+                                   args.class_weight)
                     report["table1"].append({"dataset": key, "method": method, "seed": seed,
                                              "fold": fold + 1, **row})
             save()
-        for fraction in args.fractions:
+        for fraction in args.fractions if 2 in args.tables else []:
             for seed in range(args.low_label_seeds):
                 split = low_label_split(labelled.labels, fraction, seed)
                 for method in args.methods:
                     row = evaluate(features[method, seed % args.seeds], labelled.labels, split,
-                                   classes, seed)
+                                   classes, seed, args.class_weight)
                     report["table2"].append({"dataset": key, "method": method, "seed": seed,
                                              "fraction": fraction, **row})
             print(f"{ds.title} fraction {fraction} done "

@@ -151,8 +151,9 @@ def train_head(
                                        tile_size, quiet)
         metadata = summary.pop("metadata") | {"features": sources[0].descriptor,
                                               "feature_names": sources[0].names}
+        raw_format = "json" if output.suffix.lower() == ".json" else "ubj"
         with atomic_output(output, overwrite) as tmp:
-            head.save(tmp, metadata, raw_format="json" if output.suffix == ".json" else "ubj")
+            head.save(tmp, metadata, raw_format=raw_format)
     summary |= {"head": str(output), "task": task, "seconds": time.perf_counter() - start}
     if json_out:
         emit_json(summary)

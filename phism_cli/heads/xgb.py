@@ -26,10 +26,15 @@ _ATTR = "phism"
 
 def xgboost_device(device: str) -> str:
     """phism's --device (auto, cpu, cuda, cuda:N) as XGBoost's device string."""
-    if device == "auto":
-        import torch
+    import torch
 
+    if device == "auto":
         return "cuda" if torch.cuda.is_available() else "cpu"
+    if device.startswith("cuda") and not torch.cuda.is_available():
+        raise PhismError("--device cuda was asked for but no CUDA device is visible; use "
+                         "--device cpu or auto")
+    if device != "cpu" and not device.startswith("cuda"):
+        raise PhismError(f"--device {device!r}: use auto, cpu, cuda or cuda:N")
     return device
 
 

@@ -83,9 +83,8 @@ def parse_wavelength_spec(spec: str, n_bands: int) -> np.ndarray:
     from pathlib import Path
 
     text = spec.strip()
-    path = Path(text)
-    if path.is_file():
-        text = path.read_text().replace("\n", ",")
+    if _names_a_file(text):
+        text = Path(text).read_text().replace("\n", ",")
     if ":" in text and "," not in text:
         start, stop = (float(v) for v in text.split(":", 1))
         return np.linspace(start, stop, n_bands)
@@ -93,3 +92,14 @@ def parse_wavelength_spec(spec: str, n_bands: int) -> np.ndarray:
     if len(values) != n_bands:
         raise ValueError(f"{len(values)} wavelengths given for {n_bands} bands")
     return np.asarray(values, dtype=np.float64)
+
+
+def _names_a_file(text: str) -> bool:
+    """True when `text` is the path of an existing file (a long list of values is not: the OS
+    refuses such names with 'File name too long')."""
+    from pathlib import Path
+
+    try:
+        return Path(text).is_file()
+    except OSError:
+        return False

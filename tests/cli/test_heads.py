@@ -45,7 +45,13 @@ def test_train_head_then_predict_sample(cli, tmp_path, sample_latents) -> None:
         assert 0.0 <= summary[key] <= 1.0
     assert summary["oa"] > max(counts.values()) / 1023 + 0.1  # beats the majority class
     assert summary["class_names"]["6"] == "water"
-    assert np.sum(summary["confusion"]) == summary["n_test"]
+    confusion = np.asarray(summary["confusion"])
+    assert confusion.sum() == summary["n_test"] and summary["classes"] == list(range(1, 7))
+    assert summary["oa"] == pytest.approx(np.trace(confusion) / confusion.sum())
+    recall = np.diag(confusion) / confusion.sum(axis=1)
+    assert summary["aa"] == pytest.approx(recall.mean())
+    assert summary["per_class"] == pytest.approx({str(c): r for c, r in
+                                                  zip(range(1, 7), recall, strict=True)})
 
     out = tmp_path / "classes.tif"
     result = cli("predict", sample_latents, "-H", head, "-o", out, "--json", "-q")

@@ -83,3 +83,17 @@ def test_load_refuses_other_files(tmp_path) -> None:
         load_head(tmp_path / "plain.ubj")
     with pytest.raises(PhismError, match="no such head"):
         load_head(tmp_path / "missing.ubj")
+
+
+def test_device_names() -> None:
+    import torch
+
+    from phism_cli.heads.xgb import xgboost_device
+
+    assert xgboost_device("cpu") == "cpu"
+    assert xgboost_device("auto") == ("cuda" if torch.cuda.is_available() else "cpu")
+    with pytest.raises(PhismError, match="use auto, cpu"):
+        xgboost_device("tpu")
+    if not torch.cuda.is_available():
+        with pytest.raises(PhismError, match="no CUDA device"):
+            xgboost_device("cuda")

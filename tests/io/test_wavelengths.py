@@ -44,3 +44,9 @@ def test_parse_wavelength_spec(tmp_path) -> None:
     np.testing.assert_allclose(parse_wavelength_spec(str(listing), 2), [400, 410])
     with pytest.raises(ValueError, match="3 wavelengths given for 2 bands"):
         parse_wavelength_spec("1,2,3", 2)
+
+
+def test_a_long_list_of_values_is_not_taken_for_a_file_name() -> None:
+    values = np.linspace(400.0, 2500.0, 300)
+    spec = ",".join(f"{v:.3f}" for v in values)  # longer than any file name may be
+    np.testing.assert_allclose(parse_wavelength_spec(spec, 300), values, atol=1e-3)
