@@ -338,7 +338,8 @@ def _train_regressor(sources: Sequence[FeatureSource], rasters: Sequence[LabelRa
             means = np.stack([mean for _, mean, count in pairs if count]) if field_ids \
                 else np.empty((0, len(sources[0].names)), np.float32)
     found, values = table.lookup(field_ids)
-    missing = [table_id for table_id in table.ids if table_id not in set(field_ids)]
+    present = set(field_ids)
+    missing = [table_id for table_id in table.ids if table_id not in present]
     if len(found) < 2:
         raise PhismError(f"only {len(found)} field(s) have both valid pixels and a row in the "
                          "targets table; check --fields or the file names against the ids")
