@@ -1,3 +1,3 @@
-from phism_cli.cli.app import main
+from phism_cli.cli.main import main
 
 main()

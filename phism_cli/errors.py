@@ -1,4 +1,8 @@
-"""Errors that phism reports to the user as one line, without a traceback."""
+"""Errors that phism reports to the user as one line, without a traceback.
+
+Exit codes: 1 bad input or failure, 2 usage (typer), 3 output exists, 4 output busy (another
+phism process is writing it), 128 + N killed by signal N (130 SIGINT, 143 SIGTERM, 129 SIGHUP).
+"""
 
 
 class PhismError(Exception):
@@ -16,18 +20,30 @@ class ModelMismatchError(PhismError):
 
 
 class OutputExistsError(PhismError):
-    """An output path exists and --overwrite was not given."""
+    """An output path exists and --overwrite was not given (or may not replace it)."""
 
     exit_code = 3
 
 
-def check_file_format(meta: dict, path: object, expected: str, newest_version: int,
+class OutputBusyError(PhismError):
+    """Another live phism process holds the lock of an output path."""
+
+    exit_code = 4
+
+
+def check_file_format(meta: object, path: object, expected: str, newest_version: int,
                       what: str) -> None:
     """Refuse metadata of another kind of file, or of a newer format than this phism reads."""
     from phism_cli import __version__
 
-    if meta.get("format") != expected:
-        raise PhismError(f"{path}: not a phism {what} (format {meta.get('format')!r})")
-    if int(meta.get("format_version", 0)) > newest_version:
-        raise PhismError(f"{path}: {what} format {meta['format_version']} is newer than this "
+    if not isinstance(meta, dict) or meta.get("format") != expected:
+        found = meta.get("format") if isinstance(meta, dict) else type(meta).__name__
+        raise PhismError(f"{path}: not a phism {what} (format {found!r}); give a file "
+                         f"written by phism")
+    version = meta.get("format_version", 0)
+    if not isinstance(version, int) or isinstance(version, bool) or version < 0:
+        raise PhismError(f"{path}: {what} format_version {version!r} is not a whole number; "
+                         "the file is damaged, write it again")
+    if version > newest_version:
+        raise PhismError(f"{path}: {what} format {version} is newer than this "
                          f"phism ({__version__}) reads; upgrade phism")

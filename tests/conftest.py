@@ -59,10 +59,11 @@ def write_envi(path: Path, cube: np.ndarray, interleave: str = "bsq", byte_order
         fh.write(b"\0" * header_offset)
         fh.write(data.tobytes())
     header = path.with_suffix(".hdr")
+    file_type = "" if "file type" in extra_header else "file type = ENVI Standard\n"
     header.write_text(
         "ENVI\n"
         f"samples = {cols}\nlines = {rows}\nbands = {bands}\n"
-        f"header offset = {header_offset}\nfile type = ENVI Standard\n"
+        f"header offset = {header_offset}\n{file_type}"
         f"data type = {dtype_to_envi[dtype.char]}\ninterleave = {interleave}\n"
         f"byte order = {byte_order}\n{extra_header}"
     )

@@ -1,61 +1,49 @@
-"""Helpers every command uses: progress, JSON output, scene opening, encoder fitting."""
+"""Helpers every command uses: messages, JSON output, scenes, outputs, encoder fitting.
+
+Only the standard library is imported at module level; each helper imports what it needs, so
+that building the command line (`phism --help`) stays fast.
+"""
 
 from __future__ import annotations
 
 import json
 import math
 import sys
-from collections.abc import Iterator, Sequence
-from contextlib import contextmanager
+from collections.abc import Sequence
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-import numpy as np
-from rich.console import Console
-from rich.progress import (
-    BarColumn,
-    MofNCompleteColumn,
-    Progress,
-    TextColumn,
-    TimeElapsedColumn,
-    TimeRemainingColumn,
-)
-
+from phism_cli.cli.progress import progress_bar
 from phism_cli.errors import ModelMismatchError, PhismError
-from phism_cli.io.scene import Scene, open_scene
-from phism_cli.model.estimator import PhismEncoder
-from phism_cli.pipeline.sampling import sample_pixels
 
+if TYPE_CHECKING:
+    import numpy as np
 
-def stderr_console() -> Console:
-    return Console(stderr=True)
+    from phism_cli.io.outputs import OutputSet
+    from phism_cli.io.scene import Scene
+    from phism_cli.model.estimator import PhismEncoder
+
+__all__ = ["progress_bar"]
 
 
 def say(message: str, quiet: bool = False) -> None:
     """A status line on stderr (never stdout, which belongs to --json)."""
     if not quiet:
-        stderr_console().print(message, highlight=False, soft_wrap=True, markup=False)
-
-
-@contextmanager
-def progress_bar(quiet: bool) -> Iterator[Progress]:
-    console = stderr_console()
-    progress = Progress(
-        TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(),
-        TimeElapsedColumn(), TimeRemainingColumn(), console=console, transient=True,
-        disable=quiet or not console.is_terminal,
-    )
-    with progress:
-        yield progress
+        sys.stderr.write(" ".join(message.split()) + "\n")
+        sys.stderr.flush()
 
 
 def _json_safe(value: Any) -> Any:
+    import numpy as np
+
     if isinstance(value, float) and not math.isfinite(value):
         return None
     if isinstance(value, dict):
         return {k: _json_safe(v) for k, v in value.items()}
     if isinstance(value, list | tuple):
         return [_json_safe(v) for v in value]
+    if isinstance(value, np.ndarray):
+        return _json_safe(value.tolist())
     if isinstance(value, np.generic):
         return _json_safe(value.item())
     if isinstance(value, Path):
@@ -68,14 +56,37 @@ def emit_json(summary: dict[str, Any]) -> None:
     sys.stdout.flush()
 
 
-def open_scenes(paths: Sequence[Path], keep_bad_bands: bool, wavelengths: str | None,
-                variable: str | None) -> list[Scene]:
-    return [open_scene(p, keep_bad_bands=keep_bad_bands, wavelengths=wavelengths,
-                       variable=variable) for p in paths]
+def outputs(overwrite: bool, inputs: Sequence[Path | None] = (),
+            quiet: bool = False) -> OutputSet:
+    """The command's outputs, committed together at the end (see `io.outputs`)."""
+    from phism_cli.io.outputs import OutputSet
+
+    return OutputSet(overwrite, [Path(p) for p in inputs if p is not None],
+                     announce=lambda message: say(message, quiet))
+
+
+def scene_files(scenes: Sequence[Scene]) -> list[Path]:
+    return [f for s in scenes for f in s.source_files]
+
+
+def open_scenes(paths: Sequence[Path], **options: Any) -> list[Scene]:
+    from phism_cli.io.scene import open_scene
+
+    opened: list[Scene] = []
+    try:
+        for path in paths:
+            opened.append(open_scene(path, **options))
+    except BaseException:
+        for scene in opened:
+            scene.close()
+        raise
+    return opened
 
 
 def check_model_fits_scene(encoder: PhismEncoder, scene: Scene, model_path: Path) -> None:
     """Refuse a model whose bands do not match the scene's, saying both."""
+    import numpy as np
+
     model_wl, scene_wl = encoder.wavelength_nm_, scene.wavelength_nm
 
     def describe(n: int, wl: np.ndarray | None) -> str:
@@ -84,7 +95,8 @@ def check_model_fits_scene(encoder: PhismEncoder, scene: Scene, model_path: Path
     mismatch = encoder.n_bands_ != scene.count
     if not mismatch and model_wl is not None and scene_wl is not None:
         spacing = np.median(np.abs(np.diff(np.sort(model_wl)))) if len(model_wl) > 1 else 1.0
-        mismatch = bool(np.max(np.abs(model_wl - scene_wl)) > max(0.5 * spacing, 1.0))
+        tolerance = max(0.5 * spacing, 1.0)
+        mismatch = not bool(np.all(np.abs(model_wl - scene_wl) <= tolerance))
     if mismatch:
         raise ModelMismatchError(
             f"{model_path} expects {describe(encoder.n_bands_, model_wl)} but {scene.path} "
@@ -93,13 +105,19 @@ def check_model_fits_scene(encoder: PhismEncoder, scene: Scene, model_path: Path
 
 
 def check_same_sensor(scenes: Sequence[Scene]) -> None:
+    import numpy as np
+
     first = scenes[0]
     for other in scenes[1:]:
         if other.count != first.count:
             raise PhismError(f"{other.path} has {other.count} bands but {first.path} has "
                              f"{first.count}; fit one encoder per sensor")
         a, b = first.wavelength_nm, other.wavelength_nm
-        if a is not None and b is not None and np.max(np.abs(a - b)) > 1.0:
+        if (a is None) != (b is None):
+            raise PhismError(f"{other.path} and {first.path}: one has wavelengths and the "
+                             "other not; give both (--wavelengths) or neither "
+                             "(--ignore-wavelengths)")
+        if a is not None and not bool(np.all(np.abs(a - b) <= 1.0)):
             raise PhismError(f"{other.path} and {first.path} have different wavelengths; "
                              "fit one encoder per sensor")
 
@@ -117,16 +135,32 @@ def training_provenance(scenes: Sequence[Scene]) -> dict[str, Any]:
 
 def build_encoder(**settings: Any) -> PhismEncoder:
     """A `PhismEncoder` from CLI settings (`components` is `n_components`); bad values exit 1."""
+    from phism_cli.model.estimator import PhismEncoder
+
     settings["n_components"] = settings.pop("components")
+    for name in ("lr",):
+        value = settings.get(name)
+        if value is not None and not (math.isfinite(value) and value > 0):
+            raise PhismError(f"--{name} {value!r}: give a finite positive number")
     try:
         return PhismEncoder(**settings)
     except ValueError as exc:
         raise PhismError(str(exc)) from None
 
 
+def move_encoder(encoder: PhismEncoder, device: str) -> None:
+    """Put the encoder on `device`; an unavailable device is a one-line error."""
+    try:
+        encoder.to(device)
+    except (ValueError, RuntimeError) as exc:
+        raise PhismError(f"--device {device}: {' '.join(str(exc).split())}") from None
+
+
 def fit_encoder_on_scenes(scenes: Sequence[Scene], encoder: PhismEncoder, max_pixels: int,
                           tile_size: int, quiet: bool) -> tuple[PhismEncoder, int]:
     """Sample valid pixels from `scenes` and fit `encoder`; returns it and the pixel count."""
+    from phism_cli.pipeline.sampling import sample_pixels
+
     check_same_sensor(scenes)
     total = sum(s.height * s.width for s in scenes)
     with progress_bar(quiet) as progress:
@@ -136,11 +170,14 @@ def fit_encoder_on_scenes(scenes: Sequence[Scene], encoder: PhismEncoder, max_pi
     if len(pixels) < 20:
         raise PhismError(f"only {len(pixels)} valid pixels in "
                          f"{', '.join(str(s.path) for s in scenes)}; need at least 20 "
-                         "(is everything nodata? try --keep-bad-bands off)")
+                         "(is every pixel nodata, NaN or all zero?)")
     with progress_bar(quiet) as progress:
         task = progress.add_task("training", total=encoder.epochs)
 
         def on_epoch(epoch: int, train_loss: float, val_loss: float) -> None:
+            if not math.isfinite(train_loss) or not math.isfinite(val_loss):
+                raise PhismError(f"training diverged (loss {train_loss} at epoch {epoch}); "
+                                 "try a smaller --lr")
             progress.update(task, completed=epoch,
                             description=f"training (val loss {val_loss:.4g})")
 
@@ -149,3 +186,16 @@ def fit_encoder_on_scenes(scenes: Sequence[Scene], encoder: PhismEncoder, max_pi
         except ValueError as exc:
             raise PhismError(str(exc)) from None
     return encoder, len(pixels)
+
+
+def no_valid_pixels(path: Path, what: str = "pixel") -> PhismError:
+    return PhismError(f"{path}: no valid {what} (every pixel is nodata, NaN or all zero); "
+                      "nothing was written")
+
+
+def require_plotting(flag: str) -> None:
+    """Refuse a plot option before any work when matplotlib is missing."""
+    import importlib.util
+
+    if importlib.util.find_spec("matplotlib") is None:
+        raise PhismError(f"{flag} needs matplotlib: pip install 'phism[plot]'")

@@ -4,28 +4,29 @@ from __future__ import annotations
 
 import time
 from pathlib import Path
-from typing import Annotated, Any
+from typing import TYPE_CHECKING, Annotated, Any
 
 import typer
 
-from phism_cli import __version__
 from phism_cli.cli import options as opt
 from phism_cli.cli.common import (
     build_encoder,
     check_model_fits_scene,
     emit_json,
     fit_encoder_on_scenes,
+    move_encoder,
+    no_valid_pixels,
+    outputs,
     progress_bar,
     say,
     training_provenance,
 )
 from phism_cli.errors import PhismError
-from phism_cli.io.atomic import atomic_output, check_output
-from phism_cli.io.rasters import RasterSpec, RasterWriter, output_kind
-from phism_cli.io.scene import Scene, open_scene
-from phism_cli.model.checkpoint import file_sha256, load_encoder, save_encoder
-from phism_cli.model.estimator import PhismEncoder
-from phism_cli.pipeline.encode import encode_scene
+
+if TYPE_CHECKING:
+    from phism_cli.io.rasters import RasterSpec
+    from phism_cli.io.scene import Scene
+    from phism_cli.model.estimator import PhismEncoder
 
 LATENT_FORMAT = "phism-latents"
 LATENT_FORMAT_VERSION = 1
@@ -37,6 +38,10 @@ def encoder_path_beside(output: Path) -> Path:
 
 def latent_spec(scene: Scene, encoder: PhismEncoder, model_meta: dict[str, Any],
                 tile_size: int) -> RasterSpec:
+    from phism_cli import __version__
+    from phism_cli.io.rasters import RasterSpec
+    from phism_cli.io.scene import _plain
+
     names = encoder.channel_names_
     units = [n.rsplit("_", 1)[1] if n.endswith(("_nm", "_band")) else "1" for n in names]
     return RasterSpec(
@@ -49,8 +54,8 @@ def latent_spec(scene: Scene, encoder: PhismEncoder, model_meta: dict[str, Any],
             "renderer": encoder.renderer_.to_metadata(),
             "model_sha256": model_meta["sha256"], "model_path": model_meta.get("path"),
             "source": {"path": str(scene.path), "format": scene.format,
-                       "bands": scene.count, "scale": scene.scale, "offset": scene.offset,
-                       "nodata": scene.nodata,
+                       "bands": scene.count, "scale": _plain(scene.scale),
+                       "offset": _plain(scene.offset), "nodata": _plain(scene.nodata),
                        "bad_bands": [int(b) + 1 for b in (~scene.bands.good).nonzero()[0]],
                        "bad_bands_dropped": not scene.keep_bad_bands},
         },
@@ -67,6 +72,7 @@ def encode(
         "--batch-size", min=1, help="Pixels per encoder batch on the device.")] = 16384,
     tile_size: opt.TileSize = 256,
     device: opt.Device = "auto",
+    threads: opt.Threads = None,
     components: opt.Components = 5,
     basis: opt.Basis = "skewnormal",
     decoder: opt.Decoder = "basis",
@@ -76,54 +82,70 @@ def encode(
     seed: opt.Seed = 0,
     keep_bad_bands: opt.KeepBadBands = False,
     wavelengths: opt.Wavelengths = None,
+    ignore_wavelengths: opt.IgnoreWavelengths = False,
     variable: opt.Variable = None,
     overwrite: opt.Overwrite = False,
     json_out: opt.JsonOut = False,
     quiet: opt.Quiet = False,
 ) -> None:
     """Encode SCENE into a latent map (OUTPUT ending .zarr or .tif)."""
+    opt.apply_threads(threads)
+    from phism_cli.io.files import file_sha256
+    from phism_cli.io.rasters import RasterWriter, is_phism_raster, output_kind
+    from phism_cli.io.scene import open_scene
+    from phism_cli.model.checkpoint import load_encoder, save_encoder
+    from phism_cli.model.encoder_file import is_phism_encoder
+    from phism_cli.pipeline.encode import encode_scene
+
     start = time.perf_counter()
     kind = output_kind(output)
-    check_output(output, overwrite)
-    new_model_path = encoder_path_beside(output) if model is None else None
-    if new_model_path is not None:
-        check_output(new_model_path, overwrite)
-    src = open_scene(scene, keep_bad_bands=keep_bad_bands, wavelengths=wavelengths,
-                     variable=variable)
-    with src:
+    src = open_scene(scene, **opt.scene_options(keep_bad_bands, wavelengths, variable,
+                                                ignore_wavelengths))
+    with src, outputs(overwrite, [*src.source_files, model], quiet) as out:
+        latents_out = out.add(output, recognise=is_phism_raster)
         if model is not None:
             encoder, meta = load_encoder(model)
             meta["path"] = str(model)
             check_model_fits_scene(encoder, src, model)
         else:
-            say(f"no --model given: fitting an encoder on {scene} first", quiet)
+            model_path = encoder_path_beside(output)
+            model_out = out.add(model_path, recognise=is_phism_encoder)
             encoder = build_encoder(components=components, basis=basis, decoder=decoder,
                                     latent_dim=latent_dim, epochs=epochs, seed=seed,
                                     device=device)
+            say(f"no --model given: fitting an encoder on {scene} first", quiet)
             encoder, _ = fit_encoder_on_scenes([src], encoder, max_pixels, tile_size, quiet)
-            with atomic_output(new_model_path, overwrite) as tmp:
-                save_encoder(encoder, tmp, extra=training_provenance([src]))
-            meta = {"sha256": file_sha256(new_model_path), "path": str(new_model_path)}
-            say(f"saved the encoder to {new_model_path} (reuse it with -m)", quiet)
-        try:
-            encoder.to(device)
-        except ValueError as exc:
-            raise PhismError(str(exc)) from None
+            save_encoder(encoder, model_out.tmp, extra=training_provenance([src]))
+            meta = {"sha256": file_sha256(model_out.tmp), "path": str(model_path)}
+        move_encoder(encoder, device)
         spec = latent_spec(src, encoder, meta, tile_size)
         encode_start = time.perf_counter()
-        with atomic_output(output, overwrite) as tmp, RasterWriter(tmp, spec, kind) as writer, \
+        with RasterWriter(latents_out.tmp, spec, kind) as writer, \
                 progress_bar(quiet) as progress:
             task = progress.add_task("encoding", total=src.height * src.width)
             counts = encode_scene(src, encoder, writer, tile_size=tile_size,
                                   batch_size=batch_size,
                                   on_tile=lambda n: progress.advance(task, n))
+            if counts["valid_pixels"] == 0 and counts["nonfinite_pixels"]:
+                raise PhismError(f"{meta['path']} gave NaN or infinite latents for every "
+                                 f"valid pixel of {src.path}: its values are far outside "
+                                 "what the model was trained on (check the scale factor); "
+                                 "nothing was written")
+            if counts["valid_pixels"] == 0:
+                raise no_valid_pixels(src.path)
         encode_seconds = time.perf_counter() - encode_start
+    if model is None:
+        say(f"saved the encoder to {meta['path']} (reuse it with -m)", quiet)
+    if counts["nonfinite_pixels"]:
+        say(f"warning: the encoder gave NaN or infinite latents for "
+            f"{counts['nonfinite_pixels']} valid pixels (written as nodata); their values "
+            "are far outside what the model was trained on", quiet)
     say(f"wrote {output}: {counts['valid_pixels']} of {counts['pixels']} pixels valid, "
         f"{len(spec.channel_names)} channels", quiet)
     if json_out:
         emit_json({
             "output": str(output), "format": kind, "model": meta["path"],
-            "model_sha256": meta["sha256"], "fitted_model": new_model_path is not None,
+            "model_sha256": meta["sha256"], "fitted_model": model is None,
             **counts, "channels": spec.channel_names, "height": src.height,
             "width": src.width, "crs": None if src.crs is None else src.crs.to_string(),
             "seconds": time.perf_counter() - start, "encode_seconds": encode_seconds,

@@ -13,11 +13,11 @@ from phism_cli.cli.common import (
     emit_json,
     fit_encoder_on_scenes,
     open_scenes,
+    outputs,
     say,
+    scene_files,
     training_provenance,
 )
-from phism_cli.io.atomic import atomic_output, check_output
-from phism_cli.model.checkpoint import file_sha256, save_encoder
 
 
 def fit_encoder(
@@ -37,31 +37,54 @@ def fit_encoder(
     max_pixels: opt.MaxPixels = 200_000,
     seed: opt.Seed = 0,
     device: opt.Device = "auto",
+    threads: opt.Threads = None,
     tile_size: opt.TileSize = 256,
     keep_bad_bands: opt.KeepBadBands = False,
     wavelengths: opt.Wavelengths = None,
+    ignore_wavelengths: opt.IgnoreWavelengths = False,
     variable: opt.Variable = None,
     overwrite: opt.Overwrite = False,
     json_out: opt.JsonOut = False,
     quiet: opt.Quiet = False,
 ) -> None:
     """Fit a PhISM encoder (safetensors + JSON metadata) on valid pixels of SCENES."""
-    check_output(output, overwrite)
-    opened = open_scenes(scenes, keep_bad_bands, wavelengths, variable)
-    encoder = build_encoder(components=components, basis=basis, fixed=fixed, decoder=decoder,
-                            latent_dim=latent_dim, epochs=epochs, patience=patience, lr=lr,
-                            batch_size=batch_size, seed=seed, device=device)
-    encoder, n_pixels = fit_encoder_on_scenes(opened, encoder, max_pixels, tile_size, quiet)
-    with atomic_output(output, overwrite) as tmp:
-        save_encoder(encoder, tmp, extra=training_provenance(opened))
+    opt.apply_threads(threads)
+    from phism_cli.io.files import file_sha256
+    from phism_cli.model.checkpoint import save_encoder
+    from phism_cli.model.encoder_file import is_phism_encoder
+
+    _check_model_name(output)
+    opened = open_scenes(scenes, **opt.scene_options(keep_bad_bands, wavelengths, variable,
+                                                     ignore_wavelengths))
+    try:
+        encoder = build_encoder(components=components, basis=basis, fixed=fixed,
+                                decoder=decoder, latent_dim=latent_dim, epochs=epochs,
+                                patience=patience, lr=lr, batch_size=batch_size, seed=seed,
+                                device=device)
+        with outputs(overwrite, scene_files(opened), quiet) as out:
+            model_out = out.add(output, recognise=is_phism_encoder)
+            encoder, n_pixels = fit_encoder_on_scenes(opened, encoder, max_pixels, tile_size,
+                                                      quiet)
+            save_encoder(encoder, model_out.tmp, extra=training_provenance(opened))
+            sha256 = file_sha256(model_out.tmp)
+    finally:
+        for scene in opened:
+            scene.close()
     t = encoder.training_
     say(f"fitted {output}: val PSNR {t.val_psnr_db:.2f} dB after {t.epochs} epochs "
         f"({t.seconds:.1f} s, {n_pixels} pixels)", quiet)
     if json_out:
         emit_json({
-            "model": str(output), "sha256": file_sha256(output), "val_psnr_db": t.val_psnr_db,
+            "model": str(output), "sha256": sha256, "val_psnr_db": t.val_psnr_db,
             "val_loss": t.val_loss, "epochs": t.epochs, "best_epoch": t.best_epoch,
             "stopped_early": t.stopped_early, "seconds": t.seconds, "pixels": n_pixels,
             "train_pixels": t.train_pixels, "val_pixels": t.val_pixels,
             "scenes": [str(s) for s in scenes], "channel_names": encoder.channel_names_,
         })
+
+
+def _check_model_name(output: Path) -> None:
+    if output.suffix.lower() != ".safetensors":
+        from phism_cli.errors import PhismError
+
+        raise PhismError(f"{output}: name the encoder *.safetensors")

@@ -1,4 +1,5 @@
-"""Options shared by several commands, declared once."""
+"""Options shared by several commands, declared once. Importing this module must stay cheap:
+no torch, XGBoost or GDAL."""
 
 from __future__ import annotations
 
@@ -7,29 +8,46 @@ from typing import Annotated
 
 import typer
 
-from phism_cli.model.bases import BASES
+# The registered bases (phism_cli.model.bases.BASES); a test keeps the two in step.
+BASIS_NAMES = ("skewnormal", "gaussian")
 
-Overwrite = Annotated[bool, typer.Option("--overwrite", help="Replace an existing output.")]
+Overwrite = Annotated[bool, typer.Option(
+    "--overwrite", help="Replace an existing output (only one phism wrote).")]
 JsonOut = Annotated[bool, typer.Option("--json", help="Print one JSON summary on stdout.")]
-Quiet = Annotated[bool, typer.Option("--quiet", "-q", help="No progress bars on stderr.")]
+Quiet = Annotated[bool, typer.Option("--quiet", "-q", help="No progress on stderr.")]
+def _check_device(value: str) -> str:
+    import re
+
+    if not re.fullmatch(r"auto|cpu|cuda(:\d+)?", value):
+        raise typer.BadParameter(f"{value!r}: use auto, cpu, cuda or cuda:N")
+    return value
+
+
 Device = Annotated[str, typer.Option(
-    "--device", help="auto (CUDA when available), cpu, cuda or cuda:N.")]
+    "--device", callback=_check_device, help="auto (CUDA when available), cpu, cuda or cuda:N.")]
+Threads = Annotated[int | None, typer.Option(
+    "--threads", min=1, help="Threads for torch, XGBoost, GDAL and BLAS together (default: "
+    "$PHISM_THREADS, else the CPUs this process may use, less one on 4 or more).")]
 TileSize = Annotated[int, typer.Option(
-    "--tile-size", min=16, help="Tile edge in pixels for streaming reads and output chunks.")]
+    "--tile-size", min=16, max=8192,
+    help="Tile edge in pixels for streaming reads and output chunks.")]
 KeepBadBands = Annotated[bool, typer.Option(
     "--keep-bad-bands", help="Keep bands the file's bad-band list (bbl) marks as bad.")]
 Wavelengths = Annotated[str | None, typer.Option(
     "--wavelengths", help="Band centres in nm for scenes without them: START:STOP, "
     "comma-separated values, or a text file of values (one per source band).")]
+IgnoreWavelengths = Annotated[bool, typer.Option(
+    "--ignore-wavelengths", help="Ignore the file's wavelengths and fwhm (band numbers are "
+    "used, or --wavelengths).")]
 Variable = Annotated[str | None, typer.Option(
     "--variable", help="Variable to read from a .mat file (default: the largest 3-D array).")]
 OutputPath = Annotated[Path, typer.Option("--output", "-o", help="Output path.")]
 
 # Encoder hyper-parameters (fit-encoder, and encode without -m).
 Components = Annotated[int, typer.Option(
-    "--components", "-k", min=1, help="Number of spectral components K.")]
+    "--components", "-k", min=1, max=256, help="Number of spectral components K.")]
 Basis = Annotated[str, typer.Option(
-    "--basis", help=f"Spectral basis: {', '.join(BASES)}.")]
+    "--basis", help=f"Spectral basis: {', '.join(BASIS_NAMES)}.")]
 Fixed = Annotated[bool, typer.Option(
     "--fixed", help="Ablation: component shapes shared by all pixels, amplitudes per pixel.")]
 Decoder = Annotated[str, typer.Option(
@@ -37,9 +55,25 @@ Decoder = Annotated[str, typer.Option(
     "mlp: a conventional autoencoder (the same encoder, a mirrored MLP decoder, linear "
     "output) with a unitless latent of --latent-dim values.")]
 LatentDim = Annotated[int | None, typer.Option(
-    "--latent-dim", min=1, help="Latent size of --decoder mlp (default: 4 x --components, "
-    "as many values as the skew-normal latent).")]
+    "--latent-dim", min=1, max=4096, help="Latent size of --decoder mlp (default: 4 x "
+    "--components, as many values as the skew-normal latent).")]
 Epochs = Annotated[int, typer.Option("--epochs", min=1, help="Maximum training epochs.")]
-Seed = Annotated[int, typer.Option("--seed", help="Random seed (same seed, same CPU result).")]
+Seed = Annotated[int, typer.Option(
+    "--seed", min=0, max=2**32 - 1, help="Random seed (same seed, same result).")]
 MaxPixels = Annotated[int, typer.Option(
     "--max-pixels", min=100, help="Most training pixels sampled over all scenes.")]
+
+
+def apply_threads(threads: int | None) -> None:
+    """Apply --threads (when given) to every library before the command's work starts."""
+    if threads is not None:
+        from phism_cli.threads import configure_threads
+
+        configure_threads(threads)
+
+
+def scene_options(keep_bad_bands: bool, wavelengths: str | None, variable: str | None,
+                  ignore_wavelengths: bool) -> dict[str, object]:
+    """The keyword arguments of `open_scene` that every scene command shares."""
+    return {"keep_bad_bands": keep_bad_bands, "wavelengths": wavelengths,
+            "variable": variable, "ignore_wavelengths": ignore_wavelengths}

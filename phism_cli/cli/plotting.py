@@ -15,6 +15,9 @@ from phism_cli.model.renderer import Renderer, SpectralRenderer
 from phism_cli.pipeline.labelled import LabelledPixels
 from phism_cli.pipeline.pixels import valid_mask
 
+# Marks the picture as phism's, so --overwrite may replace it (see io.png).
+PNG_METADATA = {"Software": "phism"}
+
 
 def _pick_pixels(reader: RasterReader, n: int) -> list[tuple[int, int]]:
     """Up to n valid pixels spread over the first tile that has any."""
@@ -53,7 +56,7 @@ def plot_pixel_spectra(reader: RasterReader, renderer: Renderer,
         ax.set_xlabel("wavelength (nm)" if axis.unit == "nm" else "band")
     axes[0, 0].legend(fontsize=7, ncol=3)
     fig.tight_layout()
-    fig.savefig(path, format="png", dpi=100)
+    fig.savefig(path, format="png", dpi=100, metadata=PNG_METADATA)
     plt.close(fig)
 
 
@@ -114,5 +117,5 @@ def plot_split(pixels: LabelledPixels, split: Split, shapes: Sequence[tuple[int,
     fig.suptitle(settings, fontsize=8)
     fig.legend(handles=legend, loc="lower center", ncol=4, fontsize=7, frameon=False)
     fig.tight_layout(rect=(0, 0.05, 1, 0.95))
-    fig.savefig(path, format="png", dpi=110)
+    fig.savefig(path, format="png", dpi=110, metadata=PNG_METADATA)
     plt.close(fig)

@@ -4,21 +4,18 @@ from __future__ import annotations
 
 import time
 from pathlib import Path
-from typing import Annotated, Any
+from typing import TYPE_CHECKING, Annotated, Any
 
-import numpy as np
 import typer
 
-from phism_cli import __version__
 from phism_cli.cli import options as opt
-from phism_cli.cli.common import emit_json, progress_bar, say
+from phism_cli.cli.common import emit_json, no_valid_pixels, outputs, progress_bar, say
 from phism_cli.errors import PhismError
-from phism_cli.heads.xgb import ClassifierHead, Head, load_head
-from phism_cli.io.atomic import atomic_output, check_output
-from phism_cli.io.features import FeatureSource, check_features_match, open_features
-from phism_cli.io.rasters import RasterSpec, RasterWriter, output_kind
-from phism_cli.model.checkpoint import file_sha256
-from phism_cli.pipeline.predict import predict_raster
+
+if TYPE_CHECKING:
+    from phism_cli.heads.xgb import Head
+    from phism_cli.io.features import FeatureSource
+    from phism_cli.io.rasters import RasterSpec
 
 _CLASS_DTYPES = ("uint8", "uint16", "int16", "int32")
 
@@ -26,6 +23,8 @@ _CLASS_DTYPES = ("uint8", "uint16", "int16", "int32")
 def class_map_encoding(class_values: list[int], ignore_label: int) -> tuple[str, int]:
     """The smallest integer type holding every class and a nodata value: the ignore label
     when it is not a class, else the type's largest value."""
+    import numpy as np
+
     for dtype in _CLASS_DTYPES:
         info = np.iinfo(dtype)
         if min(class_values) < info.min or max(class_values) > info.max:
@@ -47,32 +46,46 @@ def predict(
         "file is then float32 with NaN nodata).")] = False,
     tile_size: opt.TileSize = 256,
     device: opt.Device = "cpu",
+    threads: opt.Threads = None,
     wavelengths: opt.Wavelengths = None,
+    ignore_wavelengths: opt.IgnoreWavelengths = False,
     variable: opt.Variable = None,
     overwrite: opt.Overwrite = False,
     json_out: opt.JsonOut = False,
     quiet: opt.Quiet = False,
 ) -> None:
     """Write a class map (or regression maps) for FEATURES (OUTPUT ending .tif or .zarr)."""
+    opt.apply_threads(threads)
+    import numpy as np
+
+    from phism_cli.heads.xgb import ClassifierHead, load_head
+    from phism_cli.io.features import check_features_match, open_features
+    from phism_cli.io.rasters import RasterWriter, is_phism_raster, output_kind
+    from phism_cli.pipeline.predict import predict_raster
+    from phism_cli.threads import configured_threads
+
     start = time.perf_counter()
     kind = output_kind(output)
-    check_output(output, overwrite)
     head, meta = load_head(head_path)
-    head.to(device)
+    head.to(device, n_jobs=configured_threads())
     trained_on = meta["features"]
     if proba and not isinstance(head, ClassifierHead):
         raise PhismError(f"--proba is for classification heads; {head_path} is a "
                          f"{meta['task']} head")
     with open_features(features, keep_bad_bands=bool(trained_on.get("keep_bad_bands")),
-                       wavelengths=wavelengths, variable=variable) as source:
+                       wavelengths=wavelengths, variable=variable,
+                       ignore_wavelengths=ignore_wavelengths) as source, \
+            outputs(overwrite, [features, head_path, *source.files], quiet) as out:
         check_features_match(trained_on, source, head_path)
         spec, nodata = _output_spec(source, head, meta, head_path, proba, tile_size)
-        with atomic_output(output, overwrite) as tmp, RasterWriter(tmp, spec, kind) as writer, \
-                progress_bar(quiet) as progress:
+        target = out.add(output, recognise=is_phism_raster)
+        with RasterWriter(target.tmp, spec, kind) as writer, progress_bar(quiet) as progress:
             task = progress.add_task("predicting", total=source.height * source.width)
             counts = predict_raster(source, head, writer, len(spec.channel_names), nodata,
                                     proba=proba, tile_size=tile_size,
                                     on_tile=lambda n: progress.advance(task, n))
+            if counts["valid_pixels"] == 0:
+                raise no_valid_pixels(features)
     say(f"wrote {output}: {counts['valid_pixels']} of {counts['pixels']} pixels predicted",
         quiet)
     if json_out:
@@ -85,6 +98,11 @@ def predict(
 
 def _output_spec(source: FeatureSource, head: Head, meta: dict[str, Any], head_path: Path,
                  proba: bool, tile_size: int) -> tuple[RasterSpec, float]:
+    from phism_cli import __version__
+    from phism_cli.heads.xgb import ClassifierHead
+    from phism_cli.io.files import file_sha256
+    from phism_cli.io.rasters import RasterSpec
+
     metadata = {"format": "phism-prediction", "format_version": 1, "phism_version": __version__,
                 "task": meta["task"], "head": str(head_path),
                 "head_sha256": file_sha256(head_path), "features": str(source.path),
@@ -104,8 +122,11 @@ def _output_spec(source: FeatureSource, head: Head, meta: dict[str, Any], head_p
         tags = [class_tags] + [{"class_value": str(v)} for v in head.classes_.tolist()]
         return RasterSpec(channel_names=channels, variable="classes", band_tags=tags,
                           metadata=metadata, **common), float("nan")
-    dtype, nodata = class_map_encoding([c["value"] for c in classes],
-                                       int(meta.get("ignore_label", 0)))
+    try:
+        dtype, nodata = class_map_encoding([c["value"] for c in classes],
+                                           int(meta.get("ignore_label", 0)))
+    except (ValueError, TypeError) as exc:
+        raise PhismError(f"{head_path}: {exc}") from None
     colormap = {c["value"]: tuple(c["colour"]) for c in classes}
     return RasterSpec(channel_names=["class"], variable="classes", dtype=dtype,
                       nodata=nodata, band_tags=[class_tags], colormap=colormap,

@@ -3,19 +3,25 @@
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Annotated
+from typing import TYPE_CHECKING, Annotated
 
 import typer
 
 from phism_cli.cli import options as opt
-from phism_cli.cli.common import emit_json, progress_bar, say
+from phism_cli.cli.common import (
+    emit_json,
+    no_valid_pixels,
+    outputs,
+    progress_bar,
+    require_plotting,
+    say,
+)
 from phism_cli.errors import ModelMismatchError, PhismError
-from phism_cli.io.atomic import atomic_output, check_output
-from phism_cli.io.rasters import RasterReader, RasterSpec, RasterWriter, output_kind
-from phism_cli.io.scene import Scene, open_scene
-from phism_cli.model.checkpoint import load_encoder
-from phism_cli.model.renderer import Renderer, renderer_from_metadata
-from phism_cli.pipeline.render import render_latents
+
+if TYPE_CHECKING:
+    from phism_cli.io.rasters import RasterReader, RasterSpec
+    from phism_cli.io.scene import Scene
+    from phism_cli.model.renderer import Renderer
 
 
 def _check_reference(reference: Scene, latents: RasterReader, n_bands: int) -> None:
@@ -40,45 +46,68 @@ def render(
         "--model", "-m", help="The encoder file: needed only for latents of a conventional "
         "autoencoder (fit-encoder --decoder mlp), whose decoder has weights.")] = None,
     tile_size: opt.TileSize = 256,
+    threads: opt.Threads = None,
     keep_bad_bands: opt.KeepBadBands = False,
     wavelengths: opt.Wavelengths = None,
+    ignore_wavelengths: opt.IgnoreWavelengths = False,
     variable: opt.Variable = None,
     overwrite: opt.Overwrite = False,
     json_out: opt.JsonOut = False,
     quiet: opt.Quiet = False,
 ) -> None:
     """Render LATENTS into spectra in the input's units (OUTPUT ending .tif or .zarr)."""
+    opt.apply_threads(threads)
+    from contextlib import ExitStack
+
+    from phism_cli.io.png import is_phism_png
+    from phism_cli.io.rasters import RasterReader, RasterWriter, is_phism_raster, output_kind
+    from phism_cli.io.scene import open_scene
+    from phism_cli.pipeline.render import render_latents
+
     kind = output_kind(output)
-    check_output(output, overwrite)
     if plot is not None:
-        check_output(plot, overwrite)
-    with RasterReader(latents) as reader:
+        if plot.suffix.lower() != ".png":
+            raise PhismError(f"--plot {plot}: name the picture *.png")
+        require_plotting("--plot")
+    with ExitStack() as stack:
+        reader = stack.enter_context(RasterReader(latents))
         meta = reader.metadata
         if meta.get("format") != "phism-latents":
-            raise PhismError(f"{latents}: not a phism latent map")
-        renderer = _renderer(meta, model)
+            raise PhismError(f"{latents}: not a phism latent map (format "
+                             f"{meta.get('format')!r}); give the output of 'phism encode'")
+        renderer = _renderer(meta, model, latents)
+        if list(renderer.channel_names) != list(reader.channel_names):
+            raise PhismError(f"{latents}: its channels ({len(reader.channel_names)}) are not "
+                             f"those its renderer describes ({len(renderer.channel_names)}); "
+                             "the latent map is damaged, encode again")
         n_bands = len(renderer.band_mean)
         ref = None
         if reference is not None:
-            ref = open_scene(reference, keep_bad_bands=keep_bad_bands, wavelengths=wavelengths,
-                             variable=variable)
+            ref = stack.enter_context(open_scene(reference, **opt.scene_options(
+                keep_bad_bands, wavelengths, variable, ignore_wavelengths)))
             _check_reference(ref, reader, n_bands)
+        inputs = [latents, model, *(ref.source_files if ref is not None else [])]
+        out = stack.enter_context(outputs(overwrite, inputs, quiet))
+        main_out = out.add(output, recognise=is_phism_raster)
+        plot_out = None if plot is None else out.add(plot, recognise=is_phism_png)
         spec = _output_spec(reader, renderer, meta, tile_size)
-        with atomic_output(output, overwrite) as tmp, RasterWriter(tmp, spec, kind) as writer, \
-                progress_bar(quiet) as progress:
+        with RasterWriter(main_out.tmp, spec, kind) as writer, progress_bar(quiet) as progress:
             task = progress.add_task("rendering", total=reader.height * reader.width)
             metrics = render_latents(reader, renderer, writer, reference=ref,
                                      tile_size=tile_size,
                                      on_tile=lambda n: progress.advance(task, n))
-        if plot is not None:
+            if metrics.rendered == 0:
+                raise no_valid_pixels(latents, "latent")
+            if ref is not None and metrics.pixels == 0:
+                raise PhismError(f"--reference {reference}: no pixel is valid in both it and "
+                                 f"{latents}, so nothing can be compared; nothing was written")
+        if plot_out is not None:
             from phism_cli.cli.plotting import plot_pixel_spectra
 
-            with atomic_output(plot, overwrite) as tmp:
-                plot_pixel_spectra(reader, renderer, ref, tmp)
-        if ref is not None:
-            ref.close()
+            plot_pixel_spectra(reader, renderer, ref, plot_out.tmp)
     summary: dict[str, object] = {"output": str(output), "format": kind, "bands": n_bands,
-                                  "height": reader.height, "width": reader.width}
+                                  "height": reader.height, "width": reader.width,
+                                  "rendered_pixels": metrics.rendered}
     if ref is not None:
         summary |= {"psnr_db": metrics.psnr_db, "sam_deg": metrics.sam_deg,
                     "mse": metrics.mse, "pixels_compared": metrics.pixels,
@@ -93,10 +122,14 @@ def render(
         emit_json(summary)
 
 
-def _renderer(meta: dict, model: Path | None) -> Renderer:
+def _renderer(meta: dict, model: Path | None, latents: Path) -> Renderer:
     """The latents' own parameter-free renderer, or the decoder of the encoder that made them."""
+    from phism_cli.model.renderer import renderer_from_metadata
+
     if model is None:
-        return renderer_from_metadata(meta["renderer"])
+        return renderer_from_metadata(meta.get("renderer"), str(latents))
+    from phism_cli.model.checkpoint import load_encoder
+
     encoder, model_meta = load_encoder(model)
     if model_meta["sha256"] != meta.get("model_sha256"):
         raise ModelMismatchError(f"{model} is not the encoder that made these latents "
@@ -106,6 +139,8 @@ def _renderer(meta: dict, model: Path | None) -> Renderer:
 
 def _output_spec(reader: RasterReader, renderer: Renderer, meta: dict,
                  tile_size: int) -> RasterSpec:
+    from phism_cli.io.rasters import RasterSpec
+
     axis = renderer.axis
     if axis.unit == "nm":
         names = [f"band {i + 1} ({w:.2f} Nanometers)" for i, w in enumerate(axis.positions)]
@@ -123,5 +158,3 @@ def _output_spec(reader: RasterReader, renderer: Renderer, meta: dict,
                   "latents": str(reader.path), "model_sha256": meta.get("model_sha256"),
                   "source": meta.get("source")},
     )
-
-

@@ -16,25 +16,40 @@ import numpy as np
 import xgboost as xgb
 
 from phism_cli import __version__
-from phism_cli.errors import PhismError, check_file_format
+from phism_cli.errors import PhismError
+from phism_cli.heads.headfile import (
+    ATTRIBUTE,
+    HEAD_FORMAT,
+    HEAD_FORMAT_VERSION,
+    HEAD_SUFFIXES,
+    head_checksum,
+    parse_head_bytes,
+    read_head,
+)
 
-HEAD_FORMAT = "phism-head"
-HEAD_FORMAT_VERSION = 1
-HEAD_SUFFIXES = (".ubj", ".json")
-_ATTR = "phism"
+__all__ = ["HEAD_FORMAT", "HEAD_FORMAT_VERSION", "HEAD_SUFFIXES", "ClassifierHead",
+           "Head", "RegressorHead", "load_head", "xgboost_device"]
+
+
+def _cuda_visible() -> bool:
+    if not xgb.build_info().get("USE_CUDA"):
+        return False
+    import torch  # only XGBoost builds with CUDA get here
+
+    return torch.cuda.is_available()
 
 
 def xgboost_device(device: str) -> str:
     """phism's --device (auto, cpu, cuda, cuda:N) as XGBoost's device string."""
-    import torch
-
+    if device != "cpu" and device != "auto" and not device.startswith("cuda"):
+        raise PhismError(f"--device {device!r}: use auto, cpu, cuda or cuda:N")
+    if device == "cpu":
+        return device
     if device == "auto":
-        return "cuda" if torch.cuda.is_available() else "cpu"
-    if device.startswith("cuda") and not torch.cuda.is_available():
+        return "cuda" if _cuda_visible() else "cpu"
+    if not _cuda_visible():
         raise PhismError("--device cuda was asked for but no CUDA device is visible; use "
                          "--device cpu or auto")
-    if device != "cpu" and not device.startswith("cuda"):
-        raise PhismError(f"--device {device!r}: use auto, cpu, cuda or cuda:N")
     return device
 
 
@@ -52,18 +67,28 @@ class _XGBoostHead:
                              f"{features.shape[1]}")
         return self.booster_.inplace_predict(features)
 
-    def to(self, device: str) -> _XGBoostHead:
-        """Predict on `device` (auto, cpu, cuda, cuda:N) whatever the head was trained on."""
+    def to(self, device: str, n_jobs: int | None = None) -> _XGBoostHead:
+        """Predict on `device` (auto, cpu, cuda, cuda:N) whatever the head was trained on,
+        with `n_jobs` threads (0: XGBoost's default, every core)."""
         self.device = device
-        self.booster_.set_param({"device": xgboost_device(device)})
+        if n_jobs is not None:
+            self.n_jobs = n_jobs
+        self.booster_.set_param({"device": xgboost_device(device), "nthread": self.n_jobs})
         return self
 
     def save(self, path: str | Path, metadata: dict[str, Any], raw_format: str = "ubj") -> None:
         """Write the booster in XGBoost's format with `metadata` attached."""
         meta = {"format": HEAD_FORMAT, "format_version": HEAD_FORMAT_VERSION,
-                "phism_version": __version__, "params": self.get_params(),
+                "phism_version": __version__,
+                # n_jobs is how this machine ran, not what the head is: keep files identical
+                "params": {k: v for k, v in self.get_params().items() if k != "n_jobs"},
                 "n_features": self.n_features_in_, **self._fitted_metadata(), **metadata}
-        self.booster_.set_attr(**{_ATTR: json.dumps(meta)})
+        meta = json.loads(json.dumps(meta))  # the form it will be read back in
+        self.booster_.set_attr(**{ATTRIBUTE: json.dumps(meta)})
+        model = parse_head_bytes(bytes(self.booster_.save_raw(raw_format=raw_format)),
+                                 Path(path))
+        meta["checksum"] = head_checksum(model, meta)
+        self.booster_.set_attr(**{ATTRIBUTE: json.dumps(meta)})
         Path(path).write_bytes(bytes(self.booster_.save_raw(raw_format=raw_format)))
 
     def get_params(self) -> dict[str, Any]:
@@ -197,28 +222,25 @@ Head = ClassifierHead | RegressorHead
 
 
 def load_head(path: str | Path) -> tuple[Head, dict[str, Any]]:
-    """A fitted head and its metadata from a file `save` wrote."""
+    """A fitted head and its metadata from a file `save` wrote; the file is checked whole
+    (`headfile.read_head`) before XGBoost reads it."""
     path = Path(path)
-    if not path.is_file():
-        raise PhismError(f"{path}: no such head file")
+    raw, meta, _ = read_head(path)
     booster = xgb.Booster()
     try:
-        booster.load_model(bytearray(path.read_bytes()))
+        booster.load_model(bytearray(raw))
     except xgb.core.XGBoostError:
-        raise PhismError(f"{path}: not an XGBoost model (UBJSON or JSON)") from None
-    raw = booster.attr(_ATTR)
-    if raw is None:
-        raise PhismError(f"{path}: an XGBoost model without phism metadata; "
-                         "was it written by 'phism train-head'?")
-    meta = json.loads(raw)
-    check_file_format(meta, path, HEAD_FORMAT, HEAD_FORMAT_VERSION, "head")
+        raise PhismError(f"{path}: XGBoost cannot read this head; train it again") from None
     head: Head
-    if meta["task"] == "classification":
-        head = ClassifierHead(**meta["params"])
-        head.classes_ = np.asarray(meta["class_values"], dtype=np.int64)
-    else:
-        head = RegressorHead(**meta["params"])
-        head.n_targets_ = int(meta["n_targets"])
+    try:
+        if meta["task"] == "classification":
+            head = ClassifierHead(**meta["params"])
+            head.classes_ = np.asarray(meta["class_values"], dtype=np.int64)
+        else:
+            head = RegressorHead(**meta["params"])
+            head.n_targets_ = int(meta["n_targets"])
+    except (TypeError, ValueError):
+        raise PhismError(f"{path}: the head's parameters are damaged; train it again") from None
     head.booster_ = booster
     head.n_features_in_ = int(meta["n_features"])
     return head, meta

@@ -22,13 +22,24 @@ def load_array(path: Path, variable: str | None = None, ndim: int = 3) -> np.nda
     if path.suffix.lower() == ".npy":
         try:
             array = np.load(path, mmap_mode="r", allow_pickle=False)
-        except (ValueError, OSError) as exc:
-            raise SceneError(f"{path}: not a readable .npy array ({exc})") from None
+        except Exception as exc:  # numpy raises several types for damaged files
+            raise SceneError(f"{path}: not a readable .npy array ({_reason(exc)}); write it "
+                             "again with numpy.save") from None
     else:
         array = _load_mat_variable(path, variable, ndim)
     if array.ndim != ndim:
         raise SceneError(f"{path}: expected a {ndim}-D array, found shape {array.shape}")
+    if array.dtype.kind not in "biuf":
+        raise SceneError(f"{path}: a {array.dtype} array cannot be read as spectra; save "
+                         "real numbers")
+    if array.size == 0:
+        raise SceneError(f"{path}: the array is empty (shape {array.shape})")
     return array
+
+
+def _reason(exc: Exception) -> str:
+    text = " ".join(str(exc).split()) or type(exc).__name__
+    return text if len(text) <= 120 else text[:120] + "..."
 
 
 def _load_mat_variable(path: Path, variable: str | None, ndim: int) -> np.ndarray:
@@ -37,9 +48,12 @@ def _load_mat_variable(path: Path, variable: str | None, ndim: int) -> np.ndarra
 
     try:
         contents = loadmat(path)
-    except (MatReadError, ValueError, OSError) as exc:
-        raise SceneError(f"{path}: not a readable MATLAB v5 file ({exc}); "
-                         "v7.3 files must be converted to .npy first") from None
+    except MatReadError as exc:
+        raise SceneError(f"{path}: not a readable MATLAB v5 file ({_reason(exc)}); v7.3 files "
+                         "must be converted to .npy first") from None
+    except Exception as exc:  # scipy raises many types for damaged files
+        raise SceneError(f"{path}: not a readable MATLAB file, it looks damaged "
+                         f"({_reason(exc)})") from None
     candidates = {k: v for k, v in contents.items()
                   if not k.startswith("__") and isinstance(v, np.ndarray)
                   and v.dtype.kind in "biuf" and v.ndim == ndim}

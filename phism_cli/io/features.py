@@ -7,21 +7,17 @@ else at predict time.
 
 from __future__ import annotations
 
-import json
-import warnings
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
 import numpy as np
-import rasterio
 from affine import Affine
 from rasterio.crs import CRS
-from rasterio.errors import NotGeoreferencedWarning, RasterioIOError
 from rasterio.windows import Window
 
 from phism_cli.errors import ModelMismatchError
-from phism_cli.io.rasters import METADATA_NAMESPACE, RasterReader
+from phism_cli.io.rasters import RasterReader, phism_raster_metadata
 from phism_cli.io.scene import Scene, iter_windows, open_scene
 from phism_cli.pipeline.pixels import valid_mask
 
@@ -29,19 +25,13 @@ LATENT_FORMAT = "phism-latents"
 
 
 def is_latent_map(path: Path) -> bool:
-    """True for a Zarr store or a GeoTIFF that `phism encode` wrote."""
+    """True for a Zarr store, or a GeoTIFF that `phism encode` wrote."""
     if path.suffix.lower() == ".zarr" or path.is_dir():
         return True
     if path.suffix.lower() not in (".tif", ".tiff"):
         return False
-    with warnings.catch_warnings():
-        warnings.simplefilter("ignore", NotGeoreferencedWarning)
-        try:
-            with rasterio.open(path) as ds:
-                raw = ds.tags(ns=METADATA_NAMESPACE).get("metadata")
-        except RasterioIOError:
-            return False  # open_scene will explain what is wrong with it
-    return raw is not None and json.loads(raw).get("format") == LATENT_FORMAT
+    meta = phism_raster_metadata(path)
+    return meta is not None and meta.get("format") == LATENT_FORMAT
 
 
 class FeatureSource:
@@ -55,6 +45,7 @@ class FeatureSource:
     transform: Affine | None
     names: list[str]
     descriptor: dict[str, Any]
+    files: list[Path]  # every file read (to refuse writing over an input)
 
     def read(self, window: Window) -> tuple[np.ndarray, np.ndarray]:
         """(rows, cols, features) float32 and the (rows, cols) mask of valid pixels."""
@@ -83,6 +74,7 @@ class LatentFeatures(FeatureSource):
             self._reader.close()
             raise ModelMismatchError(f"{path}: not a phism latent map")
         self.path = path
+        self.files = [path]
         self.height, self.width = self._reader.height, self._reader.width
         self.crs, self.transform = self._reader.crs, self._reader.transform
         self.names = list(self._reader.channel_names)
@@ -107,6 +99,7 @@ class SpectraFeatures(FeatureSource):
     def __init__(self, scene: Scene) -> None:
         self._scene = scene
         self.path = scene.path
+        self.files = scene.source_files
         self.height, self.width = scene.height, scene.width
         self.crs, self.transform = scene.crs, scene.transform
         wl = scene.wavelength_nm
@@ -127,13 +120,15 @@ class SpectraFeatures(FeatureSource):
 
 
 def open_features(path: str | Path, *, keep_bad_bands: bool = False,
-                  wavelengths: str | None = None, variable: str | None = None) -> FeatureSource:
+                  wavelengths: str | None = None, variable: str | None = None,
+                  ignore_wavelengths: bool = False) -> FeatureSource:
     """A latent map from `encode`, or any scene `encode` reads (its spectra are the features)."""
     path = Path(path)
     if path.exists() and is_latent_map(path):
         return LatentFeatures(path)
     return SpectraFeatures(open_scene(path, keep_bad_bands=keep_bad_bands,
-                                      wavelengths=wavelengths, variable=variable))
+                                      wavelengths=wavelengths, variable=variable,
+                                      ignore_wavelengths=ignore_wavelengths))
 
 
 def check_features_match(trained_on: dict[str, Any], source: FeatureSource,
@@ -162,6 +157,6 @@ def check_features_match(trained_on: dict[str, Any], source: FeatureSource,
             f"{source.descriptor['bands']} (check --keep-bad-bands)")
     want_wl, got_wl = trained_on.get("wavelength_nm"), source.descriptor["wavelength_nm"]
     if want_wl is not None and got_wl is not None and \
-            np.max(np.abs(np.subtract(want_wl, got_wl))) > 1.0:
+            not np.all(np.abs(np.subtract(want_wl, got_wl)) <= 1.0):
         raise ModelMismatchError(f"{source.path} has other wavelengths than the scenes "
                                  f"{head_path} was trained on; use a head for this sensor")

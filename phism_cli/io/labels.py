@@ -77,16 +77,18 @@ class LabelRaster:
             self.colours = {int(k): tuple(v) for k, v in ds.colormap(1).items()}
 
     def _read_envi_classes(self, header_path: Path) -> None:
-        from spectral.io import envi
+        from phism_cli.io.envi_header import parse_number, read_envi_header
 
-        from phism_cli.io.envi import _as_list
-
-        header = envi.read_envi_header(str(header_path))
-        for value, name in enumerate(_as_list(header.get("class names"))):
+        header = read_envi_header(header_path)
+        for value, name in enumerate(header.strings("class names")):
             self.class_names[value] = name
-        lookup = [int(float(v)) for v in _as_list(header.get("class lookup"))]
+        lookup = [parse_number(v) for v in header.strings("class lookup")]
+        if len(lookup) % 3 or any(v is None or v != int(v) or not 0 <= v <= 255
+                                  for v in lookup):
+            raise SceneError(f"{header_path}: ENVI header field 'class lookup' must hold three "
+                             "whole numbers 0-255 (red, green, blue) per class; fix the header")
         for value in range(len(lookup) // 3):
-            r, g, b = lookup[3 * value:3 * value + 3]
+            r, g, b = (int(v) for v in lookup[3 * value:3 * value + 3])
             self.colours[value] = (r, g, b, 255)
 
     def read(self, window: Window | None = None) -> np.ndarray:

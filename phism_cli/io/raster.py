@@ -3,8 +3,10 @@
 from __future__ import annotations
 
 import json
+import math
 import warnings
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 import rasterio
@@ -12,14 +14,15 @@ from rasterio.errors import NotGeoreferencedWarning, RasterioIOError
 from rasterio.windows import Window
 
 from phism_cli.errors import SceneError
-from phism_cli.io.scene import BandInfo, Scene
+from phism_cli.io.scene import BandInfo, Scene, check_scale
 from phism_cli.io.wavelengths import nm_factor, to_nanometres, wavelength_from_name
 
 
 class RasterioScene(Scene):
     format = "GDAL"
 
-    def __init__(self, path: Path, keep_bad_bands: bool = False) -> None:
+    def __init__(self, path: Path, keep_bad_bands: bool = False,
+                 ignore_wavelengths: bool = False) -> None:
         super().__init__(keep_bad_bands)
         self.path = path
         with warnings.catch_warnings():
@@ -27,62 +30,110 @@ class RasterioScene(Scene):
             try:
                 self._ds = rasterio.open(path)
             except RasterioIOError as exc:
-                raise SceneError(f"{path}: not a readable raster ({exc})") from None
-        ds = self._ds
+                raise SceneError(f"{path}: not a readable raster ({_gdal_reason(exc)})") from None
+        try:
+            self._describe(self._ds, ignore_wavelengths)
+        except BaseException:
+            self._ds.close()
+            raise
+
+    def _describe(self, ds: rasterio.DatasetReader, ignore_wavelengths: bool) -> None:
         self.format = ds.driver
         self.height, self.width = ds.height, ds.width
+        if len(set(ds.dtypes)) > 1:
+            raise SceneError(f"{self.path}: bands have different data types "
+                             f"({', '.join(sorted(set(ds.dtypes)))}); convert to one type")
         self.source_dtype = np.dtype(ds.dtypes[0])
-        if np.issubdtype(self.source_dtype, np.complexfloating):
-            raise SceneError(f"{path}: complex rasters cannot be encoded")
-        self.bands = self._band_info(ds)
-        self.nodata = ds.nodatavals[0]
-        self.scale = float(ds.scales[0]) if ds.scales[0] is not None else 1.0
-        self.offset = float(ds.offsets[0]) if ds.offsets[0] is not None else 0.0
+        if self.source_dtype.kind not in "biuf":
+            raise SceneError(f"{self.path}: {self.source_dtype} rasters cannot be encoded; "
+                             "convert to a real-valued type")
+        self.bands = self._band_info(ds, ignore_wavelengths)
+        nodata = ds.nodatavals
+        self.nodata = None if all(v is None for v in nodata) else \
+            _per_band([np.nan if v is None else float(v) for v in nodata])
+        scales = [1.0 if v is None else float(v) for v in ds.scales]
+        offsets = [0.0 if v is None else float(v) for v in ds.offsets]
+        check_scale(self.path, "band scale", np.asarray(scales), positive=True)
+        check_scale(self.path, "band offset", np.asarray(offsets), positive=False)
+        self.scale, self.offset = _per_band(scales), _per_band(offsets)
         georeferenced = ds.crs is not None or not ds.transform.is_identity
         self.crs = ds.crs if georeferenced else None
         self.transform = ds.transform if georeferenced else None
 
-    @staticmethod
-    def _band_info(ds: rasterio.DatasetReader) -> BandInfo:
+    def _band_info(self, ds: rasterio.DatasetReader, ignore_wavelengths: bool) -> BandInfo:
         n = ds.count
         wavelength_nm = np.full(n, np.nan)
         fwhm_nm = np.full(n, np.nan)
         good = np.ones(n, dtype=bool)
         for i in range(1, n + 1):
-            tags = {**ds.tags(i, ns="ENVI"), **ds.tags(i)}
-            tags = {k.lower(): v for k, v in tags.items()}
-            unit = tags.get("wavelength_units") or tags.get("units")
+            tags = {k.lower(): v for k, v in {**ds.tags(i, ns="ENVI"), **ds.tags(i)}.items()}
             if "wavelength" in tags:
-                factor = nm_factor([float(tags["wavelength"])], unit)
-                wavelength_nm[i - 1] = float(tags["wavelength"]) * factor
+                value = self._number(tags["wavelength"], f"band {i} tag 'wavelength'")
+                unit = tags.get("wavelength_units") or tags.get("units")
+                factor = nm_factor([value], unit)
+                wavelength_nm[i - 1] = value * factor
                 if "fwhm" in tags:
-                    fwhm_nm[i - 1] = float(tags["fwhm"]) * factor
+                    fwhm_nm[i - 1] = self._number(tags["fwhm"], f"band {i} tag 'fwhm'") * factor
             else:
                 imagery = ds.tags(i, ns="IMAGERY")
                 if "CENTRAL_WAVELENGTH_UM" in imagery:
-                    wavelength_nm[i - 1] = float(imagery["CENTRAL_WAVELENGTH_UM"]) * 1000.0
+                    wavelength_nm[i - 1] = 1000.0 * self._number(
+                        imagery["CENTRAL_WAVELENGTH_UM"], f"band {i} CENTRAL_WAVELENGTH_UM")
                     if "FWHM_UM" in imagery:
-                        fwhm_nm[i - 1] = float(imagery["FWHM_UM"]) * 1000.0
+                        fwhm_nm[i - 1] = 1000.0 * self._number(imagery["FWHM_UM"],
+                                                               f"band {i} FWHM_UM")
                 elif ds.descriptions[i - 1]:
                     parsed = wavelength_from_name(ds.descriptions[i - 1])
                     if parsed is not None:
                         wavelength_nm[i - 1] = parsed
             if "bbl" in tags:
-                good[i - 1] = float(tags["bbl"]) != 0
+                flag = self._number(tags["bbl"], f"band {i} tag 'bbl'")
+                if flag not in (0.0, 1.0):
+                    raise SceneError(f"{self.path}: band {i} tag 'bbl' is {tags['bbl']!r}; a "
+                                     "bad-band flag is 0 (bad) or 1 (good)")
+                good[i - 1] = flag != 0
         dataset_envi = {k.lower(): v for k, v in ds.tags(ns="ENVI").items()}
-        if np.isnan(wavelength_nm).any() and "wavelength" in dataset_envi:
-            values = _envi_list(dataset_envi["wavelength"])
-            if len(values) == n:
-                wavelength_nm = to_nanometres(values, dataset_envi.get("wavelength_units"))
-        if "bbl" in dataset_envi and len(_envi_list(dataset_envi["bbl"])) == n:
-            good = np.asarray(_envi_list(dataset_envi["bbl"])) != 0
+        if np.isnan(wavelength_nm).all() and "wavelength" in dataset_envi:
+            values = self._list(dataset_envi["wavelength"], "ENVI metadata 'wavelength'", n)
+            wavelength_nm = to_nanometres(values, dataset_envi.get("wavelength_units"))
+        if "bbl" in dataset_envi:
+            flags = self._list(dataset_envi["bbl"], "ENVI metadata 'bbl'", n)
+            good = np.asarray(flags) != 0
         names = [d or "" for d in ds.descriptions]
+        if ignore_wavelengths:
+            return BandInfo(None, None, good, names)
+        missing = np.isnan(wavelength_nm)
+        if missing.any() and not missing.all():
+            raise SceneError(f"{self.path}: band {int(np.argmax(missing)) + 1} has no wavelength "
+                             f"but {int((~missing).sum())} other bands do; fix the band metadata "
+                             "or pass --ignore-wavelengths")
         return BandInfo(
-            None if np.isnan(wavelength_nm).any() else wavelength_nm,
+            None if missing.any() else wavelength_nm,
             None if np.isnan(fwhm_nm).any() else fwhm_nm,
             good,
             names,
         )
+
+    def _number(self, text: str, what: str) -> float:
+        try:
+            value = float(text)
+        except ValueError:
+            value = math.nan
+        if not math.isfinite(value):
+            raise SceneError(f"{self.path}: {what} is {text!r}, not a finite number; fix the "
+                             "band metadata or pass --ignore-wavelengths")
+        return value
+
+    def _list(self, text: str, what: str, n: int) -> list[float]:
+        try:
+            values = _envi_list(text)
+        except (ValueError, TypeError):
+            raise SceneError(f"{self.path}: {what} is not a list of numbers; fix the "
+                             "metadata") from None
+        if len(values) != n:
+            raise SceneError(f"{self.path}: {what} has {len(values)} values for {n} bands; fix "
+                             "the metadata or pass --ignore-wavelengths")
+        return values
 
     def _read_raw(self, window: Window, band_indices: np.ndarray) -> np.ndarray:
         block = self._ds.read(indexes=[int(i) + 1 for i in band_indices], window=window)
@@ -90,6 +141,19 @@ class RasterioScene(Scene):
 
     def close(self) -> None:
         self._ds.close()
+
+
+def _per_band(values: list[float]) -> Any:
+    """One float when every band shares it (NaN counts as equal), else an array per band."""
+    array = np.asarray(values, dtype=np.float64)
+    if np.all((array == array[0]) | (np.isnan(array) & np.isnan(array[0]))):
+        return float(array[0])
+    return array
+
+
+def _gdal_reason(exc: Exception) -> str:
+    text = " ".join(str(exc).split())
+    return text if len(text) <= 160 else text[:160] + "..."
 
 
 def _envi_list(text: str) -> list[float]:

@@ -57,14 +57,19 @@ def output_kind(path: str | Path) -> str:
 
 
 class RasterWriter:
-    """Write (rows, cols, channels) windows to a new GeoTIFF or Zarr store at `path`."""
+    """Write (rows, cols, channels) windows to a new GeoTIFF or Zarr store at `path`.
+
+    The metadata says `complete: false` until the writer is closed after success, and a Zarr
+    store gets its consolidated metadata only then: readers refuse anything less.
+    """
 
     def __init__(self, path: Path, spec: RasterSpec, kind: str) -> None:
         self.path, self.spec, self.kind = path, spec, kind
+        self._metadata = {**spec.metadata, "complete": False}
         if kind == "zarr":
-            self._array = _create_zarr(path, spec)
+            self._array = _create_zarr(path, spec, self._metadata)
         else:
-            self._dataset = _create_geotiff(path, spec)
+            self._dataset = _create_geotiff(path, spec, self._metadata)
 
     def write(self, window: Window, block: np.ndarray) -> None:
         if self.kind == "zarr":
@@ -74,20 +79,29 @@ class RasterWriter:
             self._dataset.write(np.moveaxis(block, -1, 0).astype(self.spec.dtype, copy=False),
                                 window=window)
 
-    def close(self) -> None:
+    def close(self, complete: bool = True) -> None:
+        """Finish the output; `complete=False` (after a failure) leaves it marked unfinished."""
+        metadata = {**self._metadata, "complete": complete}
         if self.kind == "zarr":
-            zarr.consolidate_metadata(str(self.path), zarr_format=2)
+            if complete:
+                root = zarr.open_group(str(self.path), mode="r+", zarr_format=2)
+                root.attrs["phism"] = metadata
+                zarr.consolidate_metadata(str(self.path), zarr_format=2)
         else:
+            if complete:
+                self._dataset.update_tags(ns=METADATA_NAMESPACE,
+                                          **{_METADATA_KEY: json.dumps(metadata)})
             self._dataset.close()
 
     def __enter__(self) -> RasterWriter:
         return self
 
-    def __exit__(self, *exc: object) -> None:
-        self.close()
+    def __exit__(self, exc_type: object, exc: BaseException | None, tb: object) -> None:
+        self.close(complete=exc is None)
 
 
-def _create_geotiff(path: Path, spec: RasterSpec) -> rasterio.io.DatasetWriter:
+def _create_geotiff(path: Path, spec: RasterSpec,
+                    metadata: dict[str, Any]) -> rasterio.io.DatasetWriter:
     tile = max(16, (min(spec.tile_size, 512) // 16) * 16)
     profile: dict[str, Any] = {
         "driver": "GTiff", "height": spec.height, "width": spec.width,
@@ -115,7 +129,7 @@ def _create_geotiff(path: Path, spec: RasterSpec) -> rasterio.io.DatasetWriter:
             ds.update_tags(i, **tags)
     if spec.colormap and spec.dtype in ("uint8", "uint16"):  # GeoTIFF palettes need these
         ds.write_colormap(1, spec.colormap)
-    ds.update_tags(ns=METADATA_NAMESPACE, **{_METADATA_KEY: json.dumps(spec.metadata)})
+    ds.update_tags(ns=METADATA_NAMESPACE, **{_METADATA_KEY: json.dumps(metadata)})
     return ds
 
 
@@ -129,11 +143,14 @@ def _pixel_centres(spec: RasterSpec) -> tuple[np.ndarray, np.ndarray]:
     return t.f + t.e * rows, t.c + t.a * cols
 
 
-def _create_zarr(path: Path, spec: RasterSpec) -> zarr.Array:
+def _create_zarr(path: Path, spec: RasterSpec, metadata: dict[str, Any]) -> zarr.Array:
     import numcodecs
 
+    from phism_cli.threads import configured_threads
+
+    numcodecs.blosc.set_nthreads(configured_threads())
     root = zarr.open_group(str(path), mode="w-", zarr_format=2)
-    root.attrs.update({"phism": spec.metadata})
+    root.attrs.update({"phism": metadata})
     ys, xs = _pixel_centres(spec)
     for name, values in (("y", ys), ("x", xs)):
         arr = root.create_array(name, shape=values.shape, dtype="float64", chunks=values.shape)
@@ -173,39 +190,106 @@ def _create_zarr(path: Path, spec: RasterSpec) -> zarr.Array:
     return data
 
 
+def _zarr_attributes(path: Path) -> dict[str, Any] | None:
+    """The group attributes of a Zarr v2 store, read as plain JSON (no zarr import)."""
+    try:
+        attrs = json.loads((path / ".zattrs").read_text())
+    except (OSError, ValueError):
+        return None
+    return attrs if isinstance(attrs, dict) else None
+
+
+def _geotiff_metadata(path: Path) -> dict[str, Any] | None:
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        try:
+            with rasterio.open(path) as ds:
+                raw = ds.tags(ns=METADATA_NAMESPACE).get(_METADATA_KEY)
+        except RasterioIOError:
+            return None
+    try:
+        meta = json.loads(raw) if raw is not None else None
+    except ValueError:
+        return None
+    return meta if isinstance(meta, dict) else None
+
+
+def phism_raster_metadata(path: str | Path) -> dict[str, Any] | None:
+    """phism's metadata of a GeoTIFF or Zarr store it wrote, else None (cheap: no pixels)."""
+    path = Path(path)
+    if path.is_dir():
+        attrs = _zarr_attributes(path)
+        meta = None if attrs is None else attrs.get("phism")
+        return meta if isinstance(meta, dict) else None
+    if path.is_file():
+        return _geotiff_metadata(path)
+    return None
+
+
+def is_phism_raster(path: Path) -> bool:
+    """True for a raster output phism wrote (what --overwrite may replace)."""
+    meta = phism_raster_metadata(path)
+    return meta is not None and str(meta.get("format", "")).startswith("phism-")
+
+
 class RasterReader:
-    """Read windows of (rows, cols, channels) from a GeoTIFF or Zarr store phism wrote."""
+    """Read windows of (rows, cols, channels) from a GeoTIFF or Zarr store phism wrote.
+
+    Refuses outputs that a phism run did not finish (hidden partial names, `complete: false`,
+    a Zarr store without consolidated metadata) and stores whose structure is damaged.
+    """
 
     def __init__(self, path: str | Path) -> None:
+        from phism_cli.io.outputs import refuse_partial
+
         self.path = Path(path)
         if not self.path.exists():
             raise PhismError(f"{self.path}: no such file or store")
+        refuse_partial(self.path)
         self.kind = "zarr" if self.path.is_dir() or self.path.suffix == ".zarr" else "tif"
         if self.kind == "zarr":
             self._open_zarr()
         else:
             self._open_geotiff()
+        if self.metadata.get("complete") is False:
+            self.close()
+            raise PhismError(f"{self.path}: an unfinished phism output (the run writing it was "
+                             "interrupted); write it again")
 
     def _open_zarr(self) -> None:
-        try:
-            root = zarr.open_group(str(self.path), mode="r")
-        except Exception as exc:
-            raise PhismError(f"{self.path}: not a readable Zarr store ({exc})") from None
-        meta = dict(root.attrs).get("phism")
-        if meta is None:
-            raise PhismError(f"{self.path}: Zarr store without phism metadata; "
-                             "was it written by 'phism encode'?")
+        if not self.path.is_dir():
+            raise PhismError(f"{self.path}: not a Zarr store (not a folder)")
+        attrs = _zarr_attributes(self.path)
+        meta = None if attrs is None else attrs.get("phism")
+        if not isinstance(meta, dict):
+            raise PhismError(f"{self.path}: not a phism Zarr store (no readable phism "
+                             "metadata in .zattrs); was it written by phism?")
+        if not (self.path / ".zmetadata").is_file():
+            raise PhismError(f"{self.path}: an unfinished phism Zarr store (no consolidated "
+                             "metadata: the run writing it was interrupted); write it again")
         self.metadata: dict[str, Any] = meta
-        self._array = root[meta.get("variable", "latent")]
-        _, self.height, self.width = self._array.shape
-        self.channel_names = [str(v) for v in root["channel"][:]]
-        self.crs, self.transform = None, None
-        if "spatial_ref" in root:
-            attrs = root["spatial_ref"].attrs
-            self.crs = CRS.from_wkt(attrs["crs_wkt"])
-            c, a, b, f, d, e = (float(v) for v in attrs["GeoTransform"].split())
-            self.transform = Affine(a, b, c, d, e, f)
-        self.chunk_size = int(self._array.chunks[1])
+        try:
+            root = zarr.open_consolidated(str(self.path), mode="r", zarr_format=2)
+            variable = str(meta.get("variable", "latent"))
+            self._array = root[variable]
+            self.channel_names = [str(v) for v in root["channel"][:]]
+            shape = self._array.shape
+            if len(shape) != 3 or shape[0] != len(self.channel_names) or 0 in shape:
+                raise ValueError(f"variable {variable!r} has shape {shape} for "
+                                 f"{len(self.channel_names)} channels")
+            _, self.height, self.width = shape
+            self.crs, self.transform = None, None
+            if "spatial_ref" in root:
+                attrs = root["spatial_ref"].attrs
+                self.crs = CRS.from_wkt(attrs["crs_wkt"])
+                c, a, b, f, d, e = (float(v) for v in attrs["GeoTransform"].split())
+                self.transform = Affine(a, b, c, d, e, f)
+            self.chunk_size = int(self._array.chunks[1])
+        except PhismError:
+            raise
+        except Exception as exc:  # zarr, JSON and CRS parsing raise many types
+            raise PhismError(f"{self.path}: a damaged phism Zarr store "
+                             f"({' '.join(str(exc).split())[:160]}); write it again") from None
 
     def _open_geotiff(self) -> None:
         with warnings.catch_warnings():
@@ -213,15 +297,25 @@ class RasterReader:
             try:
                 self._dataset = rasterio.open(self.path)
             except RasterioIOError as exc:
-                raise PhismError(f"{self.path}: not a readable raster ({exc})") from None
+                raise PhismError(f"{self.path}: not a readable raster "
+                                 f"({' '.join(str(exc).split())[:160]})") from None
         ds = self._dataset
         raw = ds.tags(ns=METADATA_NAMESPACE).get(_METADATA_KEY)
         if raw is None:
+            ds.close()
             raise PhismError(f"{self.path}: GeoTIFF without phism metadata; "
-                             "was it written by 'phism encode'?")
-        self.metadata = json.loads(raw)
+                             "was it written by phism?")
+        try:
+            meta = json.loads(raw)
+        except ValueError:
+            meta = None
+        if not isinstance(meta, dict):
+            ds.close()
+            raise PhismError(f"{self.path}: its phism metadata (tag PHISM/metadata) is not "
+                             "valid JSON; the file is damaged, write it again")
+        self.metadata = meta
         self.height, self.width = ds.height, ds.width
-        self.channel_names = list(ds.descriptions)
+        self.channel_names = [d or f"band_{i + 1}" for i, d in enumerate(ds.descriptions)]
         georeferenced = ds.crs is not None or not ds.transform.is_identity
         self.crs = ds.crs if georeferenced else None
         self.transform = ds.transform if georeferenced else None
@@ -234,7 +328,7 @@ class RasterReader:
         return np.moveaxis(self._dataset.read(window=window), 0, -1)
 
     def close(self) -> None:
-        if self.kind == "tif":
+        if self.kind == "tif" and getattr(self, "_dataset", None) is not None:
             self._dataset.close()
 
     def __enter__(self) -> RasterReader:

@@ -2,7 +2,8 @@
 
 A `Scene` knows its shape, wavelengths, bad bands, nodata, scale and georeferencing, and
 reads windows of (rows, cols, bands) as float32 in physical units (scale and offset applied,
-nodata as NaN) without ever loading the whole file.
+nodata as NaN) without ever loading the whole file. Opening a scene validates everything it
+declares, so a command refuses bad input before any work starts.
 """
 
 from __future__ import annotations
@@ -42,14 +43,20 @@ class Scene(abc.ABC):
     width: int
     source_dtype: np.dtype
     bands: BandInfo
-    nodata: float | None
-    scale: float
-    offset: float
+    # One value for every band, or one per source band (GDAL rasters may differ by band).
+    nodata: float | np.ndarray | None
+    scale: float | np.ndarray
+    offset: float | np.ndarray
     crs: CRS | None
     transform: Affine | None
 
     def __init__(self, keep_bad_bands: bool = False) -> None:
         self.keep_bad_bands = keep_bad_bands
+
+    @property
+    def source_files(self) -> list[Path]:
+        """Every file this scene reads (an ENVI scene has a header and a data file)."""
+        return [self.path]
 
     # -- band selection -------------------------------------------------------------------
     @property
@@ -84,13 +91,20 @@ class Scene(abc.ABC):
         window = window or Window(0, 0, self.width, self.height)
         raw = self._read_raw(window, self.band_indices)
         out = raw.astype(np.float32, copy=True)
-        if self.nodata is not None and not np.isnan(self.nodata):
-            out[raw == self.nodata] = np.nan
-        if self.scale != 1.0:
-            out *= np.float32(self.scale)
-        if self.offset != 0.0:
-            out += np.float32(self.offset)
+        if self.nodata is not None:
+            nodata = self._selected(self.nodata)
+            if np.ndim(nodata) or not np.isnan(nodata):
+                out[raw == nodata] = np.nan
+        scale, offset = self._selected(self.scale), self._selected(self.offset)
+        if np.any(scale != 1.0):
+            out *= np.asarray(scale, dtype=np.float32)
+        if np.any(offset != 0.0):
+            out += np.asarray(offset, dtype=np.float32)
         return out
+
+    def _selected(self, value: float | np.ndarray) -> float | np.ndarray:
+        """A per-band value for the bands this scene yields (a scalar stays a scalar)."""
+        return value[self.band_indices] if np.ndim(value) else value
 
     @abc.abstractmethod
     def _read_raw(self, window: Window, band_indices: np.ndarray) -> np.ndarray:
@@ -126,12 +140,61 @@ class Scene(abc.ABC):
             "bad_bands_dropped": not self.keep_bad_bands and len(bad) > 0,
             "wavelength_nm": None if wl is None else [round(float(v), 4) for v in wl],
             "fwhm_nm": None if fw is None else [round(float(v), 4) for v in fw],
-            "nodata": self.nodata,
-            "scale": self.scale,
-            "offset": self.offset,
+            "nodata": _plain(self.nodata),
+            "scale": _plain(self.scale),
+            "offset": _plain(self.offset),
             "crs": None if self.crs is None else self.crs.to_string(),
             "transform": None if self.transform is None else list(self.transform)[:6],
         }
+
+
+def _plain(value: float | np.ndarray | None) -> float | list[float] | None:
+    """A JSON-ready scalar or list (NaN stays a float; the JSON writer turns it into null)."""
+    if value is None:
+        return None
+    if np.ndim(value):
+        return [float(v) for v in np.asarray(value)]
+    return float(value)
+
+
+def check_band_info(path: Path, bands: BandInfo, n_bands: int) -> None:
+    """Refuse wavelengths or fwhm that are not one finite, positive value per band."""
+    for name, values in (("wavelength", bands.wavelength_nm), ("fwhm", bands.fwhm_nm)):
+        if values is None:
+            continue
+        values = np.asarray(values, dtype=np.float64)
+        if values.shape != (n_bands,):
+            raise SceneError(f"{path}: {values.size} {name} values for {n_bands} bands; fix the "
+                             "file's metadata or pass --ignore-wavelengths")
+        bad = np.flatnonzero(~(np.isfinite(values) & (values > 0)))
+        if len(bad):
+            raise SceneError(f"{path}: {name} of band {bad[0] + 1} is {values[bad[0]]!r}; each "
+                             f"band needs a finite, positive {name} (fix the metadata or pass "
+                             "--ignore-wavelengths)")
+    if np.asarray(bands.good).shape != (n_bands,):
+        raise SceneError(f"{path}: the bad-band list (bbl) has {np.size(bands.good)} entries for "
+                         f"{n_bands} bands; fix the file's metadata")
+    if not np.any(bands.good):
+        raise SceneError(f"{path}: the bad-band list (bbl) marks every band bad; fix it or pass "
+                         "--keep-bad-bands")
+
+
+def check_scale(path: Path, what: str, value: float | np.ndarray, *, positive: bool) -> None:
+    """Scale factors must be finite and non-zero (positive where they divide); offsets and
+    nodata need only be numbers."""
+    values = np.atleast_1d(np.asarray(value, dtype=np.float64))
+    if positive:
+        bad = ~(np.isfinite(values) & (values != 0))
+        if what == "reflectance scale factor":
+            bad |= values <= 0
+    else:
+        bad = ~np.isfinite(values)
+    if bad.any():
+        found = values[np.flatnonzero(bad)[0]]
+        need = "a positive" if what == "reflectance scale factor" else \
+            "a finite, non-zero" if positive else "a finite"
+        raise SceneError(f"{path}: {what} is {found!r}; it must be {need} number (fix the "
+                         "file's metadata)")
 
 
 def iter_windows(height: int, width: int, tile_size: int) -> Iterator[Window]:
@@ -151,10 +214,13 @@ def open_scene(
     keep_bad_bands: bool = False,
     wavelengths: str | None = None,
     variable: str | None = None,
+    ignore_wavelengths: bool = False,
 ) -> Scene:
-    """Open any supported scene. `wavelengths` overrides or supplies wavelengths (a flag spec)."""
+    """Open and validate any supported scene. `wavelengths` overrides or supplies wavelengths
+    (a flag spec); `ignore_wavelengths` drops the file's wavelengths and fwhm."""
     from phism_cli.io.arrays import ArrayScene, is_array_path
     from phism_cli.io.envi import EnviScene, find_envi_pair
+    from phism_cli.io.outputs import refuse_partial
     from phism_cli.io.raster import RasterioScene
 
     path = Path(path)
@@ -162,14 +228,27 @@ def open_scene(
         raise SceneError(f"{path}: no such file")
     if path.is_dir():
         raise SceneError(f"{path}: is a directory, not a scene file")
+    refuse_partial(path)
     if is_array_path(path):
         scene: Scene = ArrayScene(path, variable=variable, keep_bad_bands=keep_bad_bands)
     elif (pair := find_envi_pair(path)) is not None:
-        scene = EnviScene(*pair, keep_bad_bands=keep_bad_bands)
+        scene = EnviScene(*pair, keep_bad_bands=keep_bad_bands,
+                          ignore_wavelengths=ignore_wavelengths)
     else:
-        scene = RasterioScene(path, keep_bad_bands=keep_bad_bands)
-    if wavelengths is not None:
-        _override_wavelengths(scene, wavelengths)
+        scene = RasterioScene(path, keep_bad_bands=keep_bad_bands,
+                              ignore_wavelengths=ignore_wavelengths)
+    try:
+        if ignore_wavelengths:
+            scene.bands = BandInfo(None, None, scene.bands.good, scene.bands.names)
+        if wavelengths is not None:
+            _override_wavelengths(scene, wavelengths)
+        if scene.height < 1 or scene.width < 1 or len(scene.bands.good) < 1:
+            raise SceneError(f"{path}: the scene is empty ({scene.height} rows x {scene.width} "
+                             f"columns x {len(scene.bands.good)} bands)")
+        check_band_info(path, scene.bands, len(scene.bands.good))
+    except BaseException:
+        scene.close()
+        raise
     return scene
 
 
@@ -180,8 +259,9 @@ def _override_wavelengths(scene: Scene, spec: str) -> None:
     try:
         wl = parse_wavelength_spec(spec, n_source)
     except ValueError as exc:
+        shown = spec if len(spec) <= 40 else spec[:40] + "..."
         raise SceneError(
-            f"--wavelengths {spec!r}: {exc}; the scene has {n_source} bands "
-            "(give START:STOP in nm or one value per band)"
+            f"--wavelengths {shown!r}: {exc}; {scene.path} has {n_source} bands "
+            "(give START:STOP in nm, one value per band, or a file of values)"
         ) from None
     scene.bands = BandInfo(wl, scene.bands.fwhm_nm, scene.bands.good, scene.bands.names)

@@ -79,19 +79,39 @@ def parse_wavelength_spec(spec: str, n_bands: int) -> np.ndarray:
     """Parse a user's wavelength flag: 'START:STOP' (nm, evenly spaced) or comma-separated values.
 
     A path to a text file with one value per line (or comma separated) is also accepted.
+    Raises ValueError with a phrase saying what is wrong.
     """
     from pathlib import Path
 
     text = spec.strip()
     if _names_a_file(text):
-        text = Path(text).read_text().replace("\n", ",")
+        try:
+            text = Path(text).read_text(errors="replace").replace("\n", ",")
+        except OSError as exc:
+            raise ValueError(f"cannot read the file ({exc.strerror})") from None
     if ":" in text and "," not in text:
-        start, stop = (float(v) for v in text.split(":", 1))
-        return np.linspace(start, stop, n_bands)
-    values = [float(v) for v in re.split(r"[,\s]+", text) if v]
+        parts = text.split(":")
+        ends = [_positive_number(p) for p in parts]
+        if len(parts) != 2 or None in ends or ends[0] == ends[1]:
+            raise ValueError("START:STOP needs two different positive numbers in nm")
+        return np.linspace(ends[0], ends[1], n_bands)
+    items = [v for v in re.split(r"[,\s]+", text) if v]
+    values = [_positive_number(v) for v in items]
+    bad = [item for item, value in zip(items, values, strict=True) if value is None]
+    if bad:
+        shown = bad[0] if len(bad[0]) <= 20 else bad[0][:20] + "..."
+        raise ValueError(f"{shown!r} is not a positive number of nm")
     if len(values) != n_bands:
         raise ValueError(f"{len(values)} wavelengths given for {n_bands} bands")
     return np.asarray(values, dtype=np.float64)
+
+
+def _positive_number(text: str) -> float | None:
+    try:
+        value = float(text)
+    except ValueError:
+        return None
+    return value if np.isfinite(value) and value > 0 else None
 
 
 def _names_a_file(text: str) -> bool:

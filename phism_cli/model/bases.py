@@ -172,8 +172,13 @@ BASES: dict[str, type[SpectralBasis]] = {
 
 
 def make_basis(name: str, **config: Any) -> SpectralBasis:
+    """A registered basis; every setting of the built-in bases is a finite positive number."""
     try:
         cls = BASES[name]
     except KeyError:
         raise ValueError(f"unknown basis {name!r}; choose one of {', '.join(BASES)}") from None
+    for key, value in config.items():
+        if isinstance(value, bool) or not isinstance(value, int | float) or \
+                not math.isfinite(value) or value <= 0:
+            raise ValueError(f"basis setting {key} = {value!r} is not a finite positive number")
     return cls(**config)

@@ -1,9 +1,13 @@
-"""Encoder checkpoints: safetensors weights plus JSON metadata in the same file. No pickle."""
+"""Encoder checkpoints: safetensors weights plus JSON metadata in the same file. No pickle.
+
+Files are reproducible: identical fits give identical bytes (training time is reported by the
+command, never stored), so a model's sha256 identifies what it computes.
+"""
 
 from __future__ import annotations
 
-import hashlib
 import json
+import math
 from pathlib import Path
 from typing import Any
 
@@ -13,20 +17,20 @@ from safetensors import SafetensorError
 from safetensors.torch import load_file, save_file
 
 from phism_cli import __version__
-from phism_cli.errors import PhismError, check_file_format
-from phism_cli.model.estimator import PhismEncoder, TrainingSummary
+from phism_cli.errors import PhismError
+from phism_cli.io.files import file_sha256
+from phism_cli.model.encoder_file import (
+    FORMAT,
+    FORMAT_VERSION,
+    META_KEY,
+    read_encoder_metadata,
+)
+from phism_cli.model.estimator import DECODERS, PhismEncoder, TrainingSummary
+from phism_cli.model.renderer import check_renderer_metadata
 
-FORMAT = "phism-encoder"
-FORMAT_VERSION = 2  # 2: config may name an MLP decoder (conventional autoencoder)
-_META_KEY = "phism"
-
-
-def file_sha256(path: str | Path) -> str:
-    digest = hashlib.sha256()
-    with open(path, "rb") as fh:
-        for chunk in iter(lambda: fh.read(1 << 20), b""):
-            digest.update(chunk)
-    return digest.hexdigest()
+# Stored with the model: what it is and how it was trained, but nothing that changes from
+# one identical run to the next (wall time).
+_UNSTORED_TRAINING_FIELDS = ("seconds",)
 
 
 def encoder_metadata(encoder: PhismEncoder, extra: dict[str, Any] | None = None) -> dict[str, Any]:
@@ -39,8 +43,8 @@ def encoder_metadata(encoder: PhismEncoder, extra: dict[str, Any] | None = None)
         "n_bands": encoder.n_bands_,
         "channel_names": encoder.channel_names_,
         "renderer": encoder.renderer_.to_metadata(),
-        "training": {k: v for k, v in vars(training).items() if k != "history"}
-        | {"history": training.history},
+        "training": {k: v for k, v in vars(training).items()
+                     if k not in _UNSTORED_TRAINING_FIELDS},
         **(extra or {}),
     }
 
@@ -53,38 +57,49 @@ def save_encoder(encoder: PhismEncoder, path: str | Path,
     tensors["band_mean"] = torch.as_tensor(encoder.scaler_.mean_)
     tensors["band_scale"] = torch.as_tensor(encoder.scaler_.scale_)
     meta = encoder_metadata(encoder, extra)
-    save_file(tensors, str(path), metadata={_META_KEY: json.dumps(meta)})
-
-
-def read_encoder_metadata(path: str | Path) -> dict[str, Any]:
-    from safetensors import safe_open
-
-    try:
-        with safe_open(str(path), framework="pt") as fh:
-            raw = (fh.metadata() or {}).get(_META_KEY)
-    except (SafetensorError, OSError) as exc:
-        raise PhismError(f"{path}: not a phism encoder (safetensors: {exc})") from None
-    if raw is None:
-        raise PhismError(f"{path}: safetensors file without phism metadata; "
-                         "was it written by 'phism fit-encoder'?")
-    meta = json.loads(raw)
-    check_file_format(meta, path, FORMAT, FORMAT_VERSION, "encoder")
-    return meta
+    save_file(tensors, str(path), metadata={META_KEY: json.dumps(meta)})
 
 
 def load_encoder(path: str | Path) -> tuple[PhismEncoder, dict[str, Any]]:
-    """Rebuild a fitted `PhismEncoder`; returns it with its metadata (sha256 included)."""
+    """Rebuild a fitted `PhismEncoder`; returns it with its metadata (sha256 included).
+
+    The file is checked before torch reads it: a whole container, a usable configuration,
+    every expected tensor with its expected shape, finite weights and band statistics.
+    """
     path = Path(path)
-    if not path.is_file():
-        raise PhismError(f"{path}: no such model file")
     meta = read_encoder_metadata(path)
-    tensors = load_file(str(path))
-    config = dict(meta["config"])
-    encoder = PhismEncoder(**config)
-    renderer = meta["renderer"]
-    wavelength_nm = (np.asarray(renderer["axis_positions"])
-                     if renderer["axis_unit"] == "nm" else None)
-    encoder._build(int(meta["n_bands"]), wavelength_nm)
+    where = f"{path}"
+    config = _checked_config(meta.get("config"), where)
+    n_bands = meta.get("n_bands")
+    if not isinstance(n_bands, int) or isinstance(n_bands, bool) or not 1 <= n_bands <= 100_000:
+        raise PhismError(f"{where}: model field n_bands is {n_bands!r}, not a band count; the "
+                         "file is damaged, fit it again")
+    renderer = meta.get("renderer")
+    check_renderer_metadata(renderer, where)
+    if len(renderer["axis_positions"]) != n_bands:
+        raise PhismError(f"{where}: the renderer has {len(renderer['axis_positions'])} bands "
+                         f"but the model {n_bands}; the file is damaged, fit it again")
+    try:
+        encoder = PhismEncoder(**config)
+        wavelength_nm = (np.asarray(renderer["axis_positions"])
+                         if renderer["axis_unit"] == "nm" else None)
+        encoder._build(n_bands, wavelength_nm)
+    except (TypeError, ValueError, RuntimeError) as exc:
+        raise PhismError(f"{where}: the model's configuration cannot be built "
+                         f"({' '.join(str(exc).split())[:160]}); the file is damaged") from None
+    _check_tensor_layout(meta["tensors"], encoder, n_bands, where)
+    try:
+        tensors = load_file(str(path))
+    except (SafetensorError, OSError, ValueError) as exc:
+        raise PhismError(f"{where}: cannot read the model's tensors ({exc}); the file is "
+                         "damaged, fit it again") from None
+    for name, tensor in tensors.items():
+        if not bool(torch.isfinite(tensor).all()):
+            raise PhismError(f"{where}: tensor {name!r} holds NaN or infinite values; the model "
+                             "is unusable, fit it again")
+    if not bool((tensors["band_scale"] > 0).all()):
+        raise PhismError(f"{where}: band_scale must be positive for every band; the model is "
+                         "unusable, fit it again")
     state = {k.removeprefix("model."): v for k, v in tensors.items() if k.startswith("model.")}
     encoder.model_.load_state_dict(state)
     encoder.model_.eval()
@@ -93,8 +108,76 @@ def load_encoder(path: str | Path) -> tuple[PhismEncoder, dict[str, Any]]:
     encoder.scaler_ = BandScaler(config.get("scaling", "global"))
     encoder.scaler_.mean_ = tensors["band_mean"].numpy()
     encoder.scaler_.scale_ = tensors["band_scale"].numpy()
-    training = {k: v for k, v in meta.get("training", {}).items()
+    training = meta.get("training")
+    training = {k: v for k, v in (training if isinstance(training, dict) else {}).items()
                 if k in TrainingSummary.__dataclass_fields__}
-    encoder.training_ = TrainingSummary(**training)
+    try:
+        encoder.training_ = TrainingSummary(**training)
+    except TypeError:
+        encoder.training_ = TrainingSummary()
+    meta.pop("tensors")
     meta["sha256"] = file_sha256(path)
     return encoder, meta
+
+
+_CONFIG_TYPES: dict[str, tuple[type, ...]] = {
+    "n_components": (int,), "basis": (str,), "fixed": (bool,), "hidden": (list,),
+    "batch_norm": (bool,), "epochs": (int,), "patience": (int,), "lr": (int, float),
+    "weight_decay": (int, float), "batch_size": (int,), "val_fraction": (int, float),
+    "huber_delta": (int, float), "scaling": (str,), "seed": (int,), "device": (str,),
+    "basis_config": (dict,), "decoder": (str,), "latent_dim": (int, type(None)),
+}
+
+
+def _checked_config(config: Any, where: str) -> dict[str, Any]:
+    """The estimator's settings, each of the expected type and range."""
+    if not isinstance(config, dict):
+        raise PhismError(f"{where}: the model has no configuration; the file is damaged")
+    checked = {}
+    for key, value in config.items():
+        if key not in _CONFIG_TYPES:
+            continue  # a setting this phism does not know changes nothing it computes
+        types = _CONFIG_TYPES[key]
+        wrong_type = not isinstance(value, types) or (
+            isinstance(value, bool) and bool not in types)
+        bad = wrong_type or (isinstance(value, float) and not math.isfinite(value))
+        if key == "hidden" and not bad:
+            bad = not value or len(value) > 16 or not all(
+                isinstance(h, int) and not isinstance(h, bool) and 1 <= h <= 65536
+                for h in value)
+        if key in ("n_components", "latent_dim") and not bad and value is not None:
+            bad = not 1 <= value <= 4096
+        if key == "decoder" and not bad:
+            bad = value not in DECODERS
+        if key == "scaling" and not bad:
+            bad = value not in ("global", "band")
+        if bad:
+            raise PhismError(f"{where}: model setting {key} = {value!r} is invalid; the file "
+                             "is damaged, fit it again")
+        checked[key] = value
+    return checked
+
+
+def _check_tensor_layout(described: dict[str, Any], encoder: PhismEncoder, n_bands: int,
+                         where: str) -> None:
+    """Every tensor the model needs, with its shape, and nothing else."""
+    expected = {f"model.{k}": list(v.shape) for k, v in encoder.model_.state_dict().items()}
+    expected |= {"band_mean": [n_bands], "band_scale": [n_bands]}
+    found = {name: entry.get("shape") for name, entry in described.items()}
+    missing = sorted(set(expected) - set(found))
+    extra = sorted(set(found) - set(expected))
+    if missing or extra:
+        what = f"lacks {missing[0]!r}" if missing else f"has an unexpected {extra[0]!r}"
+        raise PhismError(f"{where}: the model {what} ({len(missing)} missing, {len(extra)} "
+                         "unexpected tensors) for its configuration; the file is damaged or "
+                         "was edited, fit it again")
+    for name, shape in expected.items():
+        if found[name] != shape:
+            raise PhismError(f"{where}: tensor {name!r} has shape {found[name]} but the "
+                             f"configuration needs {shape}; the file is damaged, fit it again")
+    for name, entry in described.items():
+        if name.startswith("model.num_batches_tracked") or name.endswith("num_batches_tracked"):
+            continue
+        if entry.get("dtype") != "F32":
+            raise PhismError(f"{where}: tensor {name!r} is {entry.get('dtype')}, not float32; "
+                             "the file is damaged, fit it again")

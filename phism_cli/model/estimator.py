@@ -42,6 +42,20 @@ def psnr_db(reference: np.ndarray, estimate: np.ndarray) -> float:
     return 10.0 * math.log10(peak * peak / mse)
 
 
+class StableHuberLoss(nn.Module):
+    """The mean Huber loss, reduced per pixel first: torch splits a whole-tensor sum across
+    threads (so its bits would change with --threads) but a sum along rows by row."""
+
+    def __init__(self, delta: float) -> None:
+        super().__init__()
+        self.delta = delta
+
+    def forward(self, estimate: torch.Tensor, target: torch.Tensor) -> torch.Tensor:
+        per_value = nn.functional.huber_loss(estimate, target, delta=self.delta,
+                                             reduction="none")
+        return per_value.mean(dim=1).mean()
+
+
 @dataclass
 class TrainingSummary:
     epochs: int = 0
@@ -170,7 +184,7 @@ class PhismEncoder:
         model = self.model_.to(device)
         optimiser = torch.optim.AdamW(model.parameters(), lr=self.lr,
                                       weight_decay=self.weight_decay)
-        loss_fn = nn.HuberLoss(delta=self.huber_delta)
+        loss_fn = StableHuberLoss(self.huber_delta)
         shuffle = torch.Generator(device="cpu").manual_seed(self.seed)
 
         summary = TrainingSummary(train_pixels=len(train_idx), val_pixels=n_val)

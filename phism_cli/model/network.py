@@ -10,6 +10,34 @@ from torch import Tensor, nn
 from phism_cli.model.bases import SpectralBasis
 
 
+class StableBatchNorm1d(nn.BatchNorm1d):
+    """BatchNorm whose training statistics do not depend on the thread count.
+
+    torch's fused CPU kernel splits the batch over threads, so the sums (and the trained
+    weights) change with `--threads`; a reduction over the batch dimension alone is split by
+    channel instead, which gives the same bits for any thread count. Same parameters and
+    state as `nn.BatchNorm1d`, so checkpoints load either way; inference is unchanged.
+    """
+
+    def forward(self, x: Tensor) -> Tensor:
+        if not self.training or x.dim() != 2:
+            return super().forward(x)
+        mean = x.mean(dim=0)
+        centred = x - mean
+        var = (centred * centred).mean(dim=0)
+        with torch.no_grad():
+            n = x.shape[0]
+            momentum = self.momentum if self.momentum is not None else 0.1
+            self.running_mean.mul_(1 - momentum).add_(mean.detach(), alpha=momentum)
+            unbiased = var.detach() * (n / max(n - 1, 1))
+            self.running_var.mul_(1 - momentum).add_(unbiased, alpha=momentum)
+            self.num_batches_tracked.add_(1)
+        out = centred * torch.rsqrt(var + self.eps)
+        if self.affine:
+            out = out * self.weight + self.bias
+        return out
+
+
 class PixelEncoder(nn.Module):
     """A per-pixel MLP (the paper's stack of 1x1 convolutions): C -> hidden... -> out."""
 
@@ -21,7 +49,7 @@ class PixelEncoder(nn.Module):
         for h in hidden:
             layers.append(nn.Linear(width, h))
             if batch_norm:
-                layers.append(nn.BatchNorm1d(h))
+                layers.append(StableBatchNorm1d(h))
             layers.append(nn.LeakyReLU(negative_slope))
             width = h
         layers.append(nn.Linear(width, n_outputs))

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import math
 from dataclasses import dataclass
 from typing import Any
 
@@ -134,9 +135,52 @@ class LearnedRenderer:
 Renderer = SpectralRenderer | LearnedRenderer
 
 
-def renderer_from_metadata(meta: dict[str, Any]) -> SpectralRenderer:
+def _finite_list(meta: dict[str, Any], key: str, where: str, length: int | None = None,
+                 positive: bool = False) -> list[float]:
+    values = meta.get(key)
+    ok = isinstance(values, list) and len(values) > 0 and all(
+        isinstance(v, int | float) and not isinstance(v, bool) and math.isfinite(v)
+        and (v > 0 or not positive) for v in values)
+    if not ok or (length is not None and len(values) != length):
+        need = "positive" if positive else "finite"
+        size = "" if length is None else f" of {length} values"
+        raise PhismError(f"{where}: renderer field '{key}' is not a list{size} of {need} "
+                         "numbers; the file is damaged, write it again")
+    return values
+
+
+def check_renderer_metadata(meta: Any, where: str) -> None:
+    """Refuse renderer metadata (in a model or a latent map) that cannot render correctly."""
+    if not isinstance(meta, dict):
+        raise PhismError(f"{where}: no renderer description; the file is damaged, write it "
+                         "again")
+    decoder = meta.get("decoder", "basis")
+    if decoder not in ("basis", "mlp"):
+        raise PhismError(f"{where}: unknown decoder {decoder!r}; the file is damaged or newer "
+                         "than this phism")
+    if meta.get("axis_unit") not in ("nm", "band"):
+        raise PhismError(f"{where}: renderer axis unit {meta.get('axis_unit')!r} is not 'nm' or "
+                         "'band'; the file is damaged, write it again")
+    positions = _finite_list(meta, "axis_positions", where, positive=True)
+    _finite_list(meta, "band_mean", where, len(positions))
+    _finite_list(meta, "band_scale", where, len(positions), positive=True)
+    count_key = "n_components" if decoder == "basis" else "latent_dim"
+    count = meta.get(count_key)
+    if not isinstance(count, int) or isinstance(count, bool) or not 1 <= count <= 4096:
+        raise PhismError(f"{where}: renderer field '{count_key}' is {count!r}, not a whole "
+                         "number from 1 to 4096; the file is damaged, write it again")
+    if decoder == "basis":
+        try:
+            make_basis(str(meta.get("basis")), **dict(meta.get("basis_config") or {}))
+        except (TypeError, ValueError) as exc:
+            raise PhismError(f"{where}: renderer basis is unusable ({exc}); the file is "
+                             "damaged or newer than this phism") from None
+
+
+def renderer_from_metadata(meta: dict[str, Any], where: str = "latents") -> SpectralRenderer:
     """The parameter-free renderer a latent map describes; a learned decoder needs its model."""
+    check_renderer_metadata(meta, where)
     if meta.get("decoder", "basis") != "basis":
-        raise PhismError("these latents come from a conventional autoencoder, whose decoder "
-                         "has weights: pass the encoder file with --model/-m")
+        raise PhismError(f"{where}: these latents come from a conventional autoencoder, whose "
+                         "decoder has weights: pass the encoder file with --model/-m")
     return SpectralRenderer.from_metadata(meta)

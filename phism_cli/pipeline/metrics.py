@@ -14,6 +14,7 @@ class ReconstructionMetrics:
         self.squared_error = 0.0
         self.values = 0
         self.pixels = 0
+        self.rendered = 0  # pixels rendered, compared or not
         self.angle_sum_deg = 0.0
         self.minimum = math.inf
         self.maximum = -math.inf

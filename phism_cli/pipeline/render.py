@@ -24,6 +24,7 @@ def render_latents(latents: RasterReader, renderer: SpectralRenderer, writer: Ra
         out = np.full((*mask.shape, n_bands), np.nan, dtype=np.float32)
         if mask.any():
             out[mask] = renderer.render(latent[mask])
+            metrics.rendered += int(mask.sum())
         writer.write(window, out)
         if reference is not None:
             ref = reference.read(window)

@@ -34,9 +34,17 @@ def test_existing_output_is_kept(cli, tmp_path, sample_model) -> None:
     result = cli("encode", SAMPLE_SCENE, "-o", out, "-m", sample_model)
     assert result.code == 3 and "--overwrite" in _one_line(result.err)
     assert out.read_text() == "precious"
+    # --overwrite replaces only what phism wrote: a foreign file stays
+    result = cli("encode", SAMPLE_SCENE, "-o", out, "-m", sample_model, "--overwrite")
+    assert result.code == 3 and "phism did not write" in _one_line(result.err)
+    assert out.read_text() == "precious"
+    out.unlink()
+    assert cli("encode", SAMPLE_SCENE, "-o", out, "-m", sample_model, "-q").code == 0
+    first = out.read_bytes()
+    assert first[:2] in (b"II", b"MM")
     assert cli("encode", SAMPLE_SCENE, "-o", out, "-m", sample_model, "-q",
                "--overwrite").code == 0
-    assert out.read_bytes()[:2] in (b"II", b"MM")
+    assert out.read_bytes() == first  # same inputs, same bytes
     assert sorted(p.name for p in tmp_path.iterdir()) == ["o.tif"]  # no leftovers
 
 
@@ -52,7 +60,7 @@ def test_bad_model_file(cli, tmp_path) -> None:
     fake = tmp_path / "m.safetensors"
     fake.write_bytes(b"\x80\x04not a model")
     result = cli("encode", SAMPLE_SCENE, "-o", tmp_path / "o.zarr", "-m", fake)
-    assert result.code == 1 and "not a phism encoder" in _one_line(result.err)
+    assert result.code == 1 and "not a complete phism encoder" in _one_line(result.err)
 
 
 def test_debug_shows_traceback(cli, tmp_path) -> None:

@@ -73,7 +73,7 @@ def test_regressor_fits_several_targets(tmp_path) -> None:
 
 def test_load_refuses_other_files(tmp_path) -> None:
     (tmp_path / "junk.ubj").write_bytes(b"not a model")
-    with pytest.raises(PhismError, match="not an XGBoost model"):
+    with pytest.raises(PhismError, match="not a usable phism head"):
         load_head(tmp_path / "junk.ubj")
     x, y = _blobs()
     plain = xgb.train({"objective": "multi:softprob", "num_class": 3},

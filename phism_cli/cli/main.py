@@ -1,0 +1,117 @@
+"""The `phism` console entry point: signals, threads and one-line errors around the app.
+
+Nothing heavy is imported before the signal handlers are in place, so an interruption at
+any moment, start-up included, ends with one line and the right exit code.
+"""
+
+from __future__ import annotations
+
+import os
+import sys
+import traceback
+
+DEFAULT_GDAL_CACHE_MB = 64
+
+
+def main(argv: list[str] | None = None) -> None:
+    """Run `phism ARGS`; exit 0 on success, else the code of what went wrong (see errors)."""
+    from phism_cli.cli import signals
+
+    previous = signals.install()
+    try:
+        code = _run(sys.argv[1:] if argv is None else list(argv))
+    finally:
+        signals.restore(previous)
+    sys.exit(code)
+
+
+def _run(args: list[str]) -> int:
+    from phism_cli.cli.signals import Interrupted
+
+    debug = "--debug" in args
+    try:
+        return _invoke(args)
+    except Interrupted as exc:
+        return _fail(f"interrupted by {exc.name}; {_activity()}", exc.exit_code, debug)
+    except KeyboardInterrupt:
+        return _fail(f"interrupted by SIGINT; {_activity()}", 130, debug)
+    except BrokenPipeError:
+        # The reader of stdout went away (`phism ... --json | head`): end quietly, as tools
+        # killed by SIGPIPE do.
+        _silence_stdout()
+        return 141
+    except Exception as exc:
+        from phism_cli.errors import PhismError
+
+        if isinstance(exc, PhismError):
+            return _fail(str(exc), exc.exit_code, debug)
+        return _fail(_describe_unexpected(exc), 1, debug)
+
+
+def _invoke(args: list[str]) -> int:
+    import typer
+    from typer.exceptions import TyperException
+
+    from phism_cli.threads import configure_threads, resolve_threads
+
+    # GDAL caches every block it reads, up to 5 % of RAM by default: a stream that reads each
+    # block once gains nothing from that, and memory would grow with the scene. Users can
+    # still choose their own cache size.
+    os.environ.setdefault("GDAL_CACHEMAX", str(DEFAULT_GDAL_CACHE_MB))
+    try:
+        configure_threads(resolve_threads(None))
+    except ValueError as exc:
+        from phism_cli.errors import PhismError
+
+        raise PhismError(str(exc)) from None
+    from phism_cli.cli.app import app
+
+    try:
+        app(args=args, prog_name="phism", standalone_mode=False)
+    except typer.Exit as exc:
+        return int(exc.exit_code or 0)
+    except typer.Abort:
+        raise KeyboardInterrupt from None
+    except TyperException as exc:  # usage errors: typer prints them, exit 2
+        exc.show()
+        return exc.exit_code
+    return 0
+
+
+def _activity() -> str:
+    from phism_cli.io.outputs import ACTIVITY
+
+    return ACTIVITY.describe()
+
+
+def _describe_unexpected(exc: BaseException) -> str:
+    from phism_cli.io.outputs import describe_os_error
+
+    if isinstance(exc, MemoryError):
+        return "out of memory; try a smaller --tile-size or --batch-size"
+    if isinstance(exc, OSError) and exc.filename:
+        from pathlib import Path
+
+        return describe_os_error(exc, "write or read", Path(str(exc.filename)))
+    text = " ".join(str(exc).split()) or "no details"
+    return f"unexpected {type(exc).__name__}: {text} (rerun with --debug for the traceback)"
+
+
+def _fail(message: str, code: int, debug: bool) -> int:
+    if debug:
+        traceback.print_exc()
+    message = " ".join(message.split())  # one line, whatever the message carried
+    try:
+        sys.stderr.write(f"phism: error: {message}\n")
+        sys.stderr.flush()
+    except (BrokenPipeError, OSError):
+        pass
+    return code
+
+
+def _silence_stdout() -> None:
+    try:
+        devnull = os.open(os.devnull, os.O_WRONLY)
+        os.dup2(devnull, sys.stdout.fileno())
+    except (OSError, ValueError):
+        pass
