@@ -29,6 +29,7 @@ def _run(args: list[str]) -> int:
     from phism_cli.cli.signals import Interrupted
 
     debug = "--debug" in args
+    _quiet_libraries(debug)
     try:
         return _invoke(args)
     except Interrupted as exc:
@@ -76,6 +77,21 @@ def _invoke(args: list[str]) -> int:
         exc.show()
         return exc.exit_code
     return 0
+
+
+def _quiet_libraries(debug: bool) -> None:
+    """Libraries' warnings and log records (GDAL's through rasterio, numpy's) stay off stderr,
+    which carries phism's own lines; --debug shows them."""
+    import logging
+    import warnings
+
+    if debug:
+        logging.basicConfig(level=logging.WARNING)
+        return
+    warnings.simplefilter("ignore")
+    root = logging.getLogger()
+    if not any(isinstance(h, logging.NullHandler) for h in root.handlers):
+        root.addHandler(logging.NullHandler())
 
 
 def _activity() -> str:

@@ -17,6 +17,20 @@ from pathlib import Path
 from phism_cli.errors import SceneError
 
 _KEY = re.compile(r"^[A-Za-z][A-Za-z0-9 _./()\-]*$")
+# Fields of the ENVI format (those phism reads and common others). A field that is not one of
+# them but differs by a letter or two is refused as a likely misspelling: silently ignoring a
+# damaged 'data ignore value' would turn nodata into data.
+KNOWN_FIELDS = (
+    "samples", "lines", "bands", "header offset", "file type", "data type", "interleave",
+    "byte order", "wavelength", "wavelength units", "fwhm", "bbl", "data ignore value",
+    "reflectance scale factor", "data gain values", "data offset values", "band names",
+    "map info", "coordinate system string", "projection info", "class names",
+    "class lookup", "classes", "description", "major frame offsets", "minor frame offsets",
+    "spectra names", "x start", "y start", "sensor type", "default bands", "z plot titles",
+    "z plot range", "pixel size", "data reflectance gain values",
+    "data reflectance offset values", "acquisition time", "solar irradiance",
+    "default stretch", "read procedures", "cloud cover", "sun azimuth", "sun elevation",
+)
 MAX_HEADER_BYTES = 64 * 1024 * 1024  # far above any real header; refuses binary mix-ups
 
 
@@ -179,12 +193,39 @@ def read_envi_header(path: Path) -> EnviHeader:
                 raise SceneError(f"{path}: line {start} of the ENVI header closes a '}}' it "
                                  f"never opened (field '{key}'); fix that line")
             parsed = value
+        _check_not_misspelt(path, key, start)
         if key in fields and fields[key] != parsed:
             raise SceneError(f"{path}: ENVI header field '{key}' is given twice with different "
                              f"values (lines {where[key]} and {start}); keep one")
         fields[key] = parsed
         where.setdefault(key, start)
     return EnviHeader(path, fields, where)
+
+
+def _edit_distance(a: str, b: str, limit: int) -> int:
+    """Levenshtein distance, stopping early once it exceeds `limit`."""
+    if abs(len(a) - len(b)) > limit:
+        return limit + 1
+    previous = list(range(len(b) + 1))
+    for i, ca in enumerate(a, start=1):
+        current = [i]
+        for j, cb in enumerate(b, start=1):
+            current.append(min(previous[j] + 1, current[j - 1] + 1,
+                               previous[j - 1] + (ca != cb)))
+        if min(current) > limit:
+            return limit + 1
+        previous = current
+    return previous[-1]
+
+
+def _check_not_misspelt(path: Path, key: str, line: int) -> None:
+    if key in KNOWN_FIELDS:
+        return
+    for known in KNOWN_FIELDS:
+        limit = 1 if len(known) <= 6 else 2
+        if _edit_distance(key, known, limit) <= limit:
+            raise SceneError(f"{path}: line {line} of the ENVI header names field {key!r}, "
+                             f"which looks like a damaged '{known}'; fix the field name")
 
 
 def _quote(text: str, limit: int = 40) -> str:

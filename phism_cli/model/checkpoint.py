@@ -6,6 +6,7 @@ command, never stored), so a model's sha256 identifies what it computes.
 
 from __future__ import annotations
 
+import hashlib
 import json
 import math
 from pathlib import Path
@@ -51,13 +52,27 @@ def encoder_metadata(encoder: PhismEncoder, extra: dict[str, Any] | None = None)
 
 def save_encoder(encoder: PhismEncoder, path: str | Path,
                  extra: dict[str, Any] | None = None) -> None:
-    """Write weights and band statistics as tensors, everything else as JSON metadata."""
+    """Write weights and band statistics as tensors, everything else as JSON metadata, with
+    a checksum over both so any later damage to the file is refused at load."""
     tensors = {f"model.{k}": v.detach().cpu().contiguous()
                for k, v in encoder.model_.state_dict().items()}
     tensors["band_mean"] = torch.as_tensor(encoder.scaler_.mean_)
     tensors["band_scale"] = torch.as_tensor(encoder.scaler_.scale_)
-    meta = encoder_metadata(encoder, extra)
+    meta = json.loads(json.dumps(encoder_metadata(encoder, extra)))
+    meta["checksum"] = encoder_checksum(tensors, meta)
     save_file(tensors, str(path), metadata={META_KEY: json.dumps(meta)})
+
+
+def encoder_checksum(tensors: dict[str, torch.Tensor], meta: dict[str, Any]) -> str:
+    """sha256 over every tensor (name, type, shape, bytes) and the metadata but its checksum."""
+    digest = hashlib.sha256()
+    for name in sorted(tensors):
+        tensor = tensors[name].contiguous()
+        digest.update(f"{name}|{tensor.dtype}|{list(tensor.shape)}|".encode())
+        digest.update(tensor.numpy().tobytes())
+    digest.update(json.dumps({k: v for k, v in meta.items() if k != "checksum"},
+                             sort_keys=True).encode())
+    return digest.hexdigest()
 
 
 def load_encoder(path: str | Path) -> tuple[PhismEncoder, dict[str, Any]]:
@@ -93,6 +108,11 @@ def load_encoder(path: str | Path) -> tuple[PhismEncoder, dict[str, Any]]:
     except (SafetensorError, OSError, ValueError) as exc:
         raise PhismError(f"{where}: cannot read the model's tensors ({exc}); the file is "
                          "damaged, fit it again") from None
+    stored = meta.pop("checksum", None)
+    meta.pop("tensors")
+    if stored is not None and stored != encoder_checksum(tensors, meta):
+        raise PhismError(f"{where}: its checksum does not match its contents; the file is "
+                         "damaged, fit or copy it again")
     for name, tensor in tensors.items():
         if not bool(torch.isfinite(tensor).all()):
             raise PhismError(f"{where}: tensor {name!r} holds NaN or infinite values; the model "
@@ -115,7 +135,6 @@ def load_encoder(path: str | Path) -> tuple[PhismEncoder, dict[str, Any]]:
         encoder.training_ = TrainingSummary(**training)
     except TypeError:
         encoder.training_ = TrainingSummary()
-    meta.pop("tensors")
     meta["sha256"] = file_sha256(path)
     return encoder, meta
 
