@@ -140,7 +140,9 @@ def _check_tree(tree: Any, index: int, n_features: int, path: Path) -> None:
     if n == 0 or leaf_size > 1:
         raise _damaged(path, f"{where} has {n} nodes and leaf size {leaf_size}")
     for name, values in arrays.items():
-        if values.shape != (n,) or values.dtype.kind not in "iuf":
+        if values.dtype.kind not in "iuf":
+            raise _damaged(path, f"{where}: '{name}' holds values that are not numbers")
+        if values.shape != (n,):
             raise _damaged(path, f"{where}: '{name}' holds {values.size} values for {n} nodes")
     if split_type.shape != (n,) or np.any(split_type != 0):
         raise _damaged(path, f"{where} has categorical splits, which phism never writes")

@@ -192,6 +192,9 @@ def read_envi_header(path: Path) -> EnviHeader:
             if "}" in value:
                 raise SceneError(f"{path}: line {start} of the ENVI header closes a '}}' it "
                                  f"never opened (field '{key}'); fix that line")
+            if "=" in value:
+                raise SceneError(f"{path}: line {start} of the ENVI header holds two '=' (field "
+                                 f"'{key}'); two fields ran together or the line is damaged")
             parsed = value
         _check_not_misspelt(path, key, start)
         if key in fields and fields[key] != parsed:
@@ -219,11 +222,13 @@ def _edit_distance(a: str, b: str, limit: int) -> int:
 
 
 def _check_not_misspelt(path: Path, key: str, line: int) -> None:
+    """Refuse an unknown field one or two letters from a known one, or cut from one."""
     if key in KNOWN_FIELDS:
         return
     for known in KNOWN_FIELDS:
         limit = 1 if len(known) <= 6 else 2
-        if _edit_distance(key, known, limit) <= limit:
+        cut = len(key) >= 3 and known.startswith(key)
+        if cut or _edit_distance(key, known, limit) <= limit:
             raise SceneError(f"{path}: line {line} of the ENVI header names field {key!r}, "
                              f"which looks like a damaged '{known}'; fix the field name")
 

@@ -271,6 +271,9 @@ class RasterReader:
         try:
             root = zarr.open_consolidated(str(self.path), mode="r", zarr_format=2)
             variable = str(meta.get("variable", "latent"))
+            for name in (variable, "channel"):
+                if not (self.path / name / ".zarray").is_file():
+                    raise ValueError(f"array {name!r} is missing")
             self._array = root[variable]
             self.channel_names = [str(v) for v in root["channel"][:]]
             shape = self._array.shape

@@ -168,8 +168,9 @@ def check_band_info(path: Path, bands: BandInfo, n_bands: int) -> None:
                              "file's metadata or pass --ignore-wavelengths")
         bad = np.flatnonzero(~(np.isfinite(values) & (values > 0)))
         if len(bad):
-            raise SceneError(f"{path}: {name} of band {bad[0] + 1} is {values[bad[0]]!r}; each "
-                             f"band needs a finite, positive {name} (fix the metadata or pass "
+            found = float(values[bad[0]])
+            raise SceneError(f"{path}: {name} of band {bad[0] + 1} is {found}; each band needs "
+                             f"a finite, positive {name} (fix the metadata or pass "
                              "--ignore-wavelengths)")
     if np.asarray(bands.good).shape != (n_bands,):
         raise SceneError(f"{path}: the bad-band list (bbl) has {np.size(bands.good)} entries for "
@@ -190,10 +191,10 @@ def check_scale(path: Path, what: str, value: float | np.ndarray, *, positive: b
     else:
         bad = ~np.isfinite(values)
     if bad.any():
-        found = values[np.flatnonzero(bad)[0]]
+        found = float(values[np.flatnonzero(bad)[0]])
         need = "a positive" if what == "reflectance scale factor" else \
             "a finite, non-zero" if positive else "a finite"
-        raise SceneError(f"{path}: {what} is {found!r}; it must be {need} number (fix the "
+        raise SceneError(f"{path}: {what} is {found}; it must be {need} number (fix the "
                          "file's metadata)")
 
 

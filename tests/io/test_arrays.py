@@ -21,5 +21,5 @@ def test_indian_pines_mat(shared_data) -> None:
 def test_npy_and_wrong_wavelength_count(tmp_path) -> None:
     np.save(tmp_path / "c.npy", smooth_cube(3, 3, 4))
     assert open_scene(tmp_path / "c.npy").shape == (3, 3, 4)
-    with pytest.raises(SceneError, match="c.npy has 4 bands"):
+    with pytest.raises(SceneError, match=r"c\.npy has 4 bands"):
         open_scene(tmp_path / "c.npy", wavelengths="1,2,3")
