@@ -120,7 +120,7 @@ def encode(
         move_encoder(encoder, device)
         spec = latent_spec(src, encoder, meta, tile_size)
         encode_start = time.perf_counter()
-        with RasterWriter(latents_out.tmp, spec, kind) as writer, \
+        with RasterWriter(latents_out.tmp, spec, kind, name=output) as writer, \
                 progress_bar(quiet) as progress:
             task = progress.add_task("encoding", total=src.height * src.width)
             counts = encode_scene(src, encoder, writer, tile_size=tile_size,

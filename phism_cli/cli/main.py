@@ -109,6 +109,10 @@ def _describe_unexpected(exc: BaseException) -> str:
         from pathlib import Path
 
         return describe_os_error(exc, "write or read", Path(str(exc.filename)))
+    if isinstance(exc, OSError) and exc.errno is not None:
+        from pathlib import Path
+
+        return describe_os_error(exc, "be written", Path("the output"))
     text = " ".join(str(exc).split()) or "no details"
     return f"unexpected {type(exc).__name__}: {text} (rerun with --debug for the traceback)"
 

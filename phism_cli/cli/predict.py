@@ -79,7 +79,8 @@ def predict(
         check_features_match(trained_on, source, head_path)
         spec, nodata = _output_spec(source, head, meta, head_path, proba, tile_size)
         target = out.add(output, recognise=is_phism_raster)
-        with RasterWriter(target.tmp, spec, kind) as writer, progress_bar(quiet) as progress:
+        with RasterWriter(target.tmp, spec, kind, name=output) as writer, \
+                progress_bar(quiet) as progress:
             task = progress.add_task("predicting", total=source.height * source.width)
             counts = predict_raster(source, head, writer, len(spec.channel_names), nodata,
                                     proba=proba, tile_size=tile_size,

@@ -91,7 +91,8 @@ def render(
         main_out = out.add(output, recognise=is_phism_raster)
         plot_out = None if plot is None else out.add(plot, recognise=is_phism_png)
         spec = _output_spec(reader, renderer, meta, tile_size)
-        with RasterWriter(main_out.tmp, spec, kind) as writer, progress_bar(quiet) as progress:
+        with RasterWriter(main_out.tmp, spec, kind, name=output) as writer, \
+                progress_bar(quiet) as progress:
             task = progress.add_task("rendering", total=reader.height * reader.width)
             metrics = render_latents(reader, renderer, writer, reference=ref,
                                      tile_size=tile_size,

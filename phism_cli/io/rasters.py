@@ -7,7 +7,11 @@ CRS (WKT) and GDAL GeoTransform, NaN as the fill value, and consolidated metadat
 
 from __future__ import annotations
 
+import contextlib
 import json
+import os
+import sys
+import tempfile
 import warnings
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -18,7 +22,7 @@ import rasterio
 import zarr
 from affine import Affine
 from rasterio.crs import CRS
-from rasterio.errors import NotGeoreferencedWarning, RasterioIOError
+from rasterio.errors import NotGeoreferencedWarning, RasterioError, RasterioIOError
 from rasterio.windows import Window
 
 from phism_cli.errors import PhismError
@@ -63,41 +67,108 @@ class RasterWriter:
     store gets its consolidated metadata only then: readers refuse anything less.
     """
 
-    def __init__(self, path: Path, spec: RasterSpec, kind: str) -> None:
+    def __init__(self, path: Path, spec: RasterSpec, kind: str,
+                 name: str | Path | None = None) -> None:
         self.path, self.spec, self.kind = path, spec, kind
+        self.name = str(name or path)  # what messages call the output
         self._metadata = {**spec.metadata, "complete": False}
         if kind == "zarr":
             self._array = _create_zarr(path, spec, self._metadata)
         else:
-            self._dataset = _create_geotiff(path, spec, self._metadata)
+            # Inside an Env GDAL's errors become exceptions: outside one, a failed write (a
+            # full disk) only prints to stderr and the file is silently incomplete.
+            self._resources = contextlib.ExitStack()
+            self._resources.enter_context(rasterio.Env())
+            self._sink = self._resources.enter_context(tempfile.TemporaryFile())  # noqa: SIM115
+            try:
+                self._dataset = self._gdal(lambda: _create_geotiff(path, spec, self._metadata),
+                                           "create")
+            except BaseException:
+                self._resources.close()
+                raise
 
     def write(self, window: Window, block: np.ndarray) -> None:
         if self.kind == "zarr":
             rows, cols = window.toslices()
-            self._array[:, rows, cols] = np.moveaxis(block, -1, 0)
+            try:
+                self._array[:, rows, cols] = np.moveaxis(block, -1, 0)
+            except OSError as exc:
+                from phism_cli.io.outputs import describe_os_error
+
+                raise PhismError(describe_os_error(exc, "be written", Path(self.name))) from None
         else:
-            self._dataset.write(np.moveaxis(block, -1, 0).astype(self.spec.dtype, copy=False),
-                                window=window)
+            data = np.moveaxis(block, -1, 0).astype(self.spec.dtype, copy=False)
+            self._gdal(lambda: self._dataset.write(data, window=window), "write")
+
+    def _gdal(self, call: Any, action: str) -> Any:
+        """Run a GDAL call; its failure is one sentence, and what libtiff prints straight to
+        file descriptor 2 on a failed write stays off the user's stderr."""
+        try:
+            with _stderr_into(self._sink):
+                return call()
+        except RasterioError as exc:
+            cause = exc.__cause__ or exc
+            reason = " ".join(str(cause).split()).replace(str(self.path), str(self.name))
+            raise PhismError(f"{self.name}: GDAL could not {action} the output "
+                             f"({reason[:160]}); check free space and file size limits"
+                             ) from None
 
     def close(self, complete: bool = True) -> None:
-        """Finish the output; `complete=False` (after a failure) leaves it marked unfinished."""
+        """Finish the output; `complete=False` (after a failure) leaves it marked unfinished.
+
+        A finished GeoTIFF is opened again and its last tile read: a write GDAL failed
+        to report would leave it without its directory or its last tiles.
+        """
         metadata = {**self._metadata, "complete": complete}
         if self.kind == "zarr":
             if complete:
                 root = zarr.open_group(str(self.path), mode="r+", zarr_format=2)
                 root.attrs["phism"] = metadata
                 zarr.consolidate_metadata(str(self.path), zarr_format=2)
-        else:
+            return
+        try:
             if complete:
-                self._dataset.update_tags(ns=METADATA_NAMESPACE,
-                                          **{_METADATA_KEY: json.dumps(metadata)})
-            self._dataset.close()
+                self._gdal(lambda: self._dataset.update_tags(
+                    ns=METADATA_NAMESPACE, **{_METADATA_KEY: json.dumps(metadata)}), "tag")
+            self._gdal(self._dataset.close, "finish")
+            if complete:
+                self._gdal(self._verify, "read back")
+        finally:
+            self._resources.close()
+
+    def _verify(self) -> None:
+        with rasterio.open(self.path) as ds:
+            stored = json.loads(ds.tags(ns=METADATA_NAMESPACE).get(_METADATA_KEY, "{}"))
+            if not stored.get("complete") or (ds.height, ds.width) != \
+                    (self.spec.height, self.spec.width):
+                raise RasterioError("the file's directory was not written")
+            block = ds.block_shapes[0]
+            row = (self.spec.height - 1) // block[0] * block[0]
+            col = (self.spec.width - 1) // block[1] * block[1]
+            ds.read(window=Window(col, row, self.spec.width - col, self.spec.height - row))
 
     def __enter__(self) -> RasterWriter:
         return self
 
     def __exit__(self, exc_type: object, exc: BaseException | None, tb: object) -> None:
         self.close(complete=exc is None)
+
+
+@contextlib.contextmanager
+def _stderr_into(sink: Any) -> Any:
+    """Point file descriptor 2 at `sink` for the duration (main thread, native code only)."""
+    sys.stderr.flush()
+    try:
+        saved = os.dup(2)
+    except OSError:
+        yield
+        return
+    os.dup2(sink.fileno(), 2)
+    try:
+        yield
+    finally:
+        os.dup2(saved, 2)
+        os.close(saved)
 
 
 def _create_geotiff(path: Path, spec: RasterSpec,
