@@ -51,9 +51,17 @@ def _json_safe(value: Any) -> Any:
     return value
 
 
+class StdoutClosed(Exception):
+    """Whoever read stdout went away (`phism ... --json | head`). Not an OSError, so that
+    typer does not turn it into exit 1."""
+
+
 def emit_json(summary: dict[str, Any]) -> None:
-    sys.stdout.write(json.dumps(_json_safe(summary)) + "\n")
-    sys.stdout.flush()
+    try:
+        sys.stdout.write(json.dumps(_json_safe(summary)) + "\n")
+        sys.stdout.flush()
+    except BrokenPipeError:
+        raise StdoutClosed from None
 
 
 def outputs(overwrite: bool, inputs: Sequence[Path | None] = (),

@@ -78,6 +78,7 @@ def encode(
     decoder: opt.Decoder = "basis",
     latent_dim: opt.LatentDim = None,
     epochs: opt.Epochs = 50,
+    patience: opt.Patience = 5,
     max_pixels: opt.MaxPixels = 200_000,
     seed: opt.Seed = 0,
     keep_bad_bands: opt.KeepBadBands = False,
@@ -111,8 +112,8 @@ def encode(
             model_path = encoder_path_beside(output)
             model_out = out.add(model_path, recognise=is_phism_encoder)
             encoder = build_encoder(components=components, basis=basis, decoder=decoder,
-                                    latent_dim=latent_dim, epochs=epochs, seed=seed,
-                                    device=device)
+                                    latent_dim=latent_dim, epochs=epochs, patience=patience,
+                                    seed=seed, device=device)
             say(f"no --model given: fitting an encoder on {scene} first", quiet)
             encoder, _ = fit_encoder_on_scenes([src], encoder, max_pixels, tile_size, quiet)
             save_encoder(encoder, model_out.tmp, extra=training_provenance([src]))

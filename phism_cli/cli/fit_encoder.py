@@ -29,8 +29,7 @@ def fit_encoder(
     decoder: opt.Decoder = "basis",
     latent_dim: opt.LatentDim = None,
     epochs: opt.Epochs = 50,
-    patience: Annotated[int, typer.Option(
-        "--patience", min=1, help="Epochs without validation improvement before stopping.")] = 5,
+    patience: opt.Patience = 5,
     lr: Annotated[float, typer.Option("--lr", min=0.0, help="AdamW learning rate.")] = 1e-3,
     batch_size: Annotated[int, typer.Option(
         "--batch-size", min=2, help="Pixels per training step.")] = 512,

@@ -26,6 +26,7 @@ def main(argv: list[str] | None = None) -> None:
 
 
 def _run(args: list[str]) -> int:
+    from phism_cli.cli.common import StdoutClosed
     from phism_cli.cli.signals import Interrupted
 
     debug = "--debug" in args
@@ -36,7 +37,7 @@ def _run(args: list[str]) -> int:
         return _fail(f"interrupted by {exc.name}; {_activity()}", exc.exit_code, debug)
     except KeyboardInterrupt:
         return _fail(f"interrupted by SIGINT; {_activity()}", 130, debug)
-    except BrokenPipeError:
+    except (StdoutClosed, BrokenPipeError):
         # The reader of stdout went away (`phism ... --json | head`): end quietly, as tools
         # killed by SIGPIPE do.
         _silence_stdout()
@@ -68,7 +69,7 @@ def _invoke(args: list[str]) -> int:
     from phism_cli.cli.app import app
 
     try:
-        app(args=args, prog_name="phism", standalone_mode=False)
+        result = app(args=args, prog_name="phism", standalone_mode=False)
     except typer.Exit as exc:
         return int(exc.exit_code or 0)
     except typer.Abort:
@@ -76,7 +77,9 @@ def _invoke(args: list[str]) -> int:
     except TyperException as exc:  # usage errors: typer prints them, exit 2
         exc.show()
         return exc.exit_code
-    return 0
+    if isinstance(result, int) and result == 130:  # typer turned a KeyboardInterrupt into 130
+        raise KeyboardInterrupt
+    return result if isinstance(result, int) else 0
 
 
 def _quiet_libraries(debug: bool) -> None:

@@ -58,6 +58,8 @@ LatentDim = Annotated[int | None, typer.Option(
     "--latent-dim", min=1, max=4096, help="Latent size of --decoder mlp (default: 4 x "
     "--components, as many values as the skew-normal latent).")]
 Epochs = Annotated[int, typer.Option("--epochs", min=1, help="Maximum training epochs.")]
+Patience = Annotated[int, typer.Option(
+    "--patience", min=1, help="Epochs without validation improvement before stopping.")]
 Seed = Annotated[int, typer.Option(
     "--seed", min=0, max=2**32 - 1, help="Random seed (same seed, same result).")]
 MaxPixels = Annotated[int, typer.Option(
