@@ -22,14 +22,15 @@ _THREAD_VARIABLES = ("OMP_NUM_THREADS", "MKL_NUM_THREADS", "OPENBLAS_NUM_THREADS
 _configured: int | None = None
 
 
-def _cgroup_cpu_limit() -> float | None:
+def cgroup_cpu_limit(root: Path = Path("/sys/fs/cgroup"),
+                     membership: Path = Path("/proc/self/cgroup")) -> float | None:
     """The CPU quota of this process's cgroup in cores (v2 `cpu.max`, v1 cfs), if any."""
-    candidates = [Path("/sys/fs/cgroup/cpu.max")]
+    candidates = [root / "cpu.max"]
     try:
-        for line in Path("/proc/self/cgroup").read_text().splitlines():
+        for line in membership.read_text().splitlines():
             parts = line.split(":", 2)
             if len(parts) == 3 and parts[0] == "0":
-                candidates.insert(0, Path("/sys/fs/cgroup") / parts[2].lstrip("/") / "cpu.max")
+                candidates.insert(0, root / parts[2].lstrip("/") / "cpu.max")
     except OSError:
         pass
     for path in candidates:
@@ -41,8 +42,8 @@ def _cgroup_cpu_limit() -> float | None:
             return float(quota) / float(period)
         return None
     try:
-        quota = float(Path("/sys/fs/cgroup/cpu/cpu.cfs_quota_us").read_text())
-        period = float(Path("/sys/fs/cgroup/cpu/cpu.cfs_period_us").read_text())
+        quota = float((root / "cpu" / "cpu.cfs_quota_us").read_text())
+        period = float((root / "cpu" / "cpu.cfs_period_us").read_text())
     except (OSError, ValueError):
         return None
     return quota / period if quota > 0 and period > 0 else None
@@ -54,7 +55,7 @@ def usable_cpus() -> int:
         count = len(os.sched_getaffinity(0))
     except (AttributeError, OSError):
         count = os.cpu_count() or 1
-    limit = _cgroup_cpu_limit()
+    limit = cgroup_cpu_limit()
     if limit is not None:
         count = min(count, max(1, math.floor(limit)))
     return max(1, count)

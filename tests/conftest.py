@@ -68,3 +68,12 @@ def write_envi(path: Path, cube: np.ndarray, interleave: str = "bsq", byte_order
         f"byte order = {byte_order}\n{extra_header}"
     )
     return header
+
+
+@pytest.fixture(scope="session")
+def kit(tmp_path_factory):
+    """Valid inputs and outputs of every kind (tests/cli/kit.py), for tests that damage
+    copies of them."""
+    from tests.cli.kit import build_kit
+
+    return build_kit(tmp_path_factory.mktemp("kit"))

@@ -14,7 +14,12 @@ import torch
 from torch import nn
 
 from phism_cli.model.bases import make_basis
-from phism_cli.model.network import MLPAutoencoder, PhismAutoencoder
+from phism_cli.model.network import (
+    SERIAL_BELOW_ROWS,
+    MLPAutoencoder,
+    PhismAutoencoder,
+    serial_torch,
+)
 from phism_cli.model.preprocessing import BandScaler
 from phism_cli.model.renderer import LearnedRenderer, Renderer, SpectralAxis, SpectralRenderer
 
@@ -226,8 +231,9 @@ class PhismEncoder:
             if batch.shape[0] < 2 and self.batch_norm:
                 continue  # BatchNorm cannot train on a single pixel
             optimiser.zero_grad(set_to_none=True)
-            loss = loss_fn(model(batch), batch)
-            loss.backward()
+            with serial_torch(batch.shape[0] < SERIAL_BELOW_ROWS):
+                loss = loss_fn(model(batch), batch)
+                loss.backward()
             optimiser.step()
             total += float(loss.detach()) * batch.shape[0]
             seen += batch.shape[0]
@@ -239,7 +245,8 @@ class PhismEncoder:
         total = 0.0
         for start in range(0, data.shape[0], 8192):
             batch = data[start:start + 8192]
-            total += float(loss_fn(model(batch), batch)) * batch.shape[0]
+            with serial_torch(batch.shape[0] < SERIAL_BELOW_ROWS):
+                total += float(loss_fn(model(batch), batch)) * batch.shape[0]
         return total / data.shape[0]
 
     # -- using ----------------------------------------------------------------------------
@@ -260,7 +267,8 @@ class PhismEncoder:
         out = np.empty((pixels.shape[0], len(self.channel_names_)), dtype=np.float32)
         for start in range(0, pixels.shape[0], batch_size):
             batch = torch.as_tensor(pixels[start:start + batch_size], device=device)
-            latent = model.encode((batch - mean) / scale)
+            with serial_torch(batch.shape[0] < SERIAL_BELOW_ROWS):
+                latent = model.encode((batch - mean) / scale)
             if isinstance(model, PhismAutoencoder):
                 latent = model.basis.to_physical(latent, self.axis_.minimum, self.axis_.span)
             out[start:start + batch_size] = latent.reshape(batch.shape[0], -1).cpu().numpy()

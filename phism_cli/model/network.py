@@ -1,13 +1,75 @@
-"""Torch modules: the pixel-wise encoder and the autoencoder that renders through a basis."""
+"""Torch modules: the pixel-wise encoder and the autoencoder that renders through a basis.
+
+The modules compute the same bits whatever the number of torch threads (`--threads`), on
+the machines we measured: MKL sums a layer with few outputs, or a batch of a few rows, in an
+order that depends on the thread count, so those run on one thread (`serial_torch`), and
+BatchNorm's batch statistics use reductions split by channel, not by row.
+"""
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
+from contextlib import contextmanager
 
 import torch
 from torch import Tensor, nn
 
 from phism_cli.model.bases import SpectralBasis
+
+
+# Below this many rows a batch runs on one thread (MKL's small-batch kernels differ by thread
+# count for 4-43 rows on the Xeon we measured; one thread is no slower for so few).
+SERIAL_BELOW_ROWS = 64
+
+
+@contextmanager
+def serial_torch(active: bool = True) -> Iterator[None]:
+    """Run torch on one thread inside the block (when `active`), then restore the count."""
+    threads = torch.get_num_threads()
+    if not active or threads == 1:
+        yield
+        return
+    torch.set_num_threads(1)
+    try:
+        yield
+    finally:
+        torch.set_num_threads(threads)
+
+
+class _SerialLinearFunction(torch.autograd.Function):
+    @staticmethod
+    def forward(ctx: object, x: Tensor, weight: Tensor, bias: Tensor) -> Tensor:
+        ctx.save_for_backward(x, weight)
+        with serial_torch():
+            return nn.functional.linear(x, weight, bias)
+
+    @staticmethod
+    def backward(ctx: object, grad: Tensor) -> tuple[Tensor, Tensor, Tensor]:
+        x, weight = ctx.saved_tensors
+        with serial_torch():
+            return grad @ weight, grad.t() @ x, grad.sum(dim=0)
+
+
+class SerialLinear(nn.Linear):
+    """A linear layer computed on one thread, forward and backward. MKL splits the sums of a
+    layer with few outputs across threads (for 3 or more), so its bits would depend on the
+    thread count; output layers are small, so this costs little. Same parameters as
+    `nn.Linear`, so checkpoints load either way."""
+
+    def forward(self, x: Tensor) -> Tensor:
+        return _SerialLinearFunction.apply(x, self.weight, self.bias)
+
+
+# A layer with a side this narrow (a latent of K x 4 values) is computed on one thread.
+SERIAL_BELOW_WIDTH = 64
+
+
+def linear(n_in: int, n_out: int) -> nn.Linear:
+    """A linear layer whose results do not depend on the thread count: narrow layers, whose
+    products MKL splits along the long side across threads, run on one thread."""
+    if min(n_in, n_out) < SERIAL_BELOW_WIDTH:
+        return SerialLinear(n_in, n_out)
+    return nn.Linear(n_in, n_out)
 
 
 class StableBatchNorm1d(nn.BatchNorm1d):
@@ -47,12 +109,12 @@ class PixelEncoder(nn.Module):
         layers: list[nn.Module] = []
         width = n_bands
         for h in hidden:
-            layers.append(nn.Linear(width, h))
+            layers.append(linear(width, h))
             if batch_norm:
                 layers.append(StableBatchNorm1d(h))
             layers.append(nn.LeakyReLU(negative_slope))
             width = h
-        layers.append(nn.Linear(width, n_outputs))
+        layers.append(linear(width, n_outputs))
         self.net = nn.Sequential(*layers)
 
     def forward(self, x: Tensor) -> Tensor:

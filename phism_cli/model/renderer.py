@@ -11,6 +11,7 @@ import torch
 
 from phism_cli.errors import PhismError
 from phism_cli.model.bases import SpectralBasis, make_basis
+from phism_cli.model.network import SERIAL_BELOW_ROWS, serial_torch
 
 
 @dataclass
@@ -118,7 +119,8 @@ class LearnedRenderer:
         for start in range(0, latent.shape[0], batch_size):
             batch = torch.as_tensor(latent[start:start + batch_size], dtype=torch.float32,
                                     device=device)
-            out[start:start + batch_size] = self.decoder(batch).cpu().numpy()
+            with serial_torch(batch.shape[0] < SERIAL_BELOW_ROWS):
+                out[start:start + batch_size] = self.decoder(batch).cpu().numpy()
         return out * self.band_scale + self.band_mean
 
     def to_metadata(self) -> dict[str, Any]:

@@ -44,10 +44,3 @@ def sample_model(tmp_path_factory) -> Path:
         assert exc.code == 0
     return path
 
-
-@pytest.fixture(scope="session")
-def kit(tmp_path_factory):
-    """Valid inputs and outputs of every kind, for tests that damage copies of them."""
-    from tests.cli.kit import build_kit
-
-    return build_kit(tmp_path_factory.mktemp("kit"))
