@@ -56,3 +56,11 @@ def test_activation_bounds_and_physical_round_trip() -> None:
 def test_unknown_basis() -> None:
     with pytest.raises(ValueError, match="unknown basis"):
         make_basis("spline")
+
+
+def test_command_line_names_every_basis() -> None:
+    """options.py lists the bases without importing torch; it must list exactly these."""
+    from phism_cli.cli.options import BASIS_NAMES
+    from phism_cli.model.bases import BASES
+
+    assert tuple(BASES) == BASIS_NAMES
