@@ -17,7 +17,7 @@ from torch import Tensor, nn
 from phism_cli.model.bases import SpectralBasis
 
 # Below this many rows a batch runs on one thread (MKL's small-batch kernels differ by thread
-# count for 4-43 rows on the Xeon we measured; one thread is no slower for so few).
+# count for 4-43 rows on the AMD EPYC we measured; one thread is no slower for so few).
 SERIAL_BELOW_ROWS = 64
 
 
