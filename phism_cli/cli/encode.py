@@ -40,7 +40,7 @@ def latent_spec(scene: Scene, encoder: PhismEncoder, model_meta: dict[str, Any],
                 tile_size: int) -> RasterSpec:
     from phism_cli import __version__
     from phism_cli.io.rasters import RasterSpec
-    from phism_cli.io.scene import _plain
+    from phism_cli.io.scene import json_value
 
     names = encoder.channel_names_
     units = [n.rsplit("_", 1)[1] if n.endswith(("_nm", "_band")) else "1" for n in names]
@@ -54,8 +54,8 @@ def latent_spec(scene: Scene, encoder: PhismEncoder, model_meta: dict[str, Any],
             "renderer": encoder.renderer_.to_metadata(),
             "model_sha256": model_meta["sha256"], "model_path": model_meta.get("path"),
             "source": {"path": str(scene.path), "format": scene.format,
-                       "bands": scene.count, "scale": _plain(scene.scale),
-                       "offset": _plain(scene.offset), "nodata": _plain(scene.nodata),
+                       "bands": scene.count, "scale": json_value(scene.scale),
+                       "offset": json_value(scene.offset), "nodata": json_value(scene.nodata),
                        "bad_bands": [int(b) + 1 for b in (~scene.bands.good).nonzero()[0]],
                        "bad_bands_dropped": not scene.keep_bad_bands},
         },

@@ -15,19 +15,19 @@ DEFAULT_GDAL_CACHE_MB = 64
 
 def main(argv: list[str] | None = None) -> None:
     """Run `phism ARGS`; exit 0 on success, else the code of what went wrong (see errors)."""
-    from phism_cli.cli import signals
+    from phism_cli import interrupts
 
-    previous = signals.install()
+    previous = interrupts.install()
     try:
         code = _run(sys.argv[1:] if argv is None else list(argv))
     finally:
-        signals.restore(previous)
+        interrupts.restore(previous)
     sys.exit(code)
 
 
 def _run(args: list[str]) -> int:
     from phism_cli.cli.common import StdoutClosed
-    from phism_cli.cli.signals import Interrupted
+    from phism_cli.interrupts import Interrupted
 
     debug = "--debug" in args
     _quiet_libraries(debug)

@@ -16,20 +16,19 @@ import contextlib
 import errno
 import os
 import shutil
-import signal
 import socket
 import time
 import uuid
-from collections.abc import Callable, Iterator, Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 
 from phism_cli.errors import OutputBusyError, OutputExistsError, PhismError
+from phism_cli.interrupts import held
 
 PARTIAL_MARK = ".partial-"
 TRASH_MARK = ".old-"
 LOCK_SUFFIX = ".lock"
-TERMINATING_SIGNALS = (signal.SIGINT, signal.SIGTERM, signal.SIGHUP)
 
 Recogniser = Callable[[Path], bool]
 
@@ -73,16 +72,6 @@ class Activity:
 
 
 ACTIVITY = Activity()
-
-
-@contextlib.contextmanager
-def signals_held() -> Iterator[None]:
-    """Hold back SIGINT, SIGTERM and SIGHUP (they are delivered when the block ends)."""
-    previous = signal.pthread_sigmask(signal.SIG_BLOCK, TERMINATING_SIGNALS)
-    try:
-        yield
-    finally:
-        signal.pthread_sigmask(signal.SIG_SETMASK, previous)
 
 
 def remove_path(path: Path) -> None:
@@ -348,7 +337,7 @@ class OutputSet:
             self.discard()
 
     def discard(self) -> None:
-        with signals_held():
+        with held():
             for output in self.outputs:
                 if output.tmp.exists() or output.tmp.is_symlink():
                     remove_path(output.tmp)
@@ -359,7 +348,7 @@ class OutputSet:
     def commit(self) -> None:
         """Rename every output into place; signals arriving meanwhile wait until it is done."""
         trash: list[Path] = []
-        with signals_held():
+        with held():
             try:
                 for output in self.outputs:
                     if not (output.tmp.exists() or output.tmp.is_symlink()):

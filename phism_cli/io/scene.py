@@ -140,15 +140,15 @@ class Scene(abc.ABC):
             "bad_bands_dropped": not self.keep_bad_bands and len(bad) > 0,
             "wavelength_nm": None if wl is None else [round(float(v), 4) for v in wl],
             "fwhm_nm": None if fw is None else [round(float(v), 4) for v in fw],
-            "nodata": _plain(self.nodata),
-            "scale": _plain(self.scale),
-            "offset": _plain(self.offset),
+            "nodata": json_value(self.nodata),
+            "scale": json_value(self.scale),
+            "offset": json_value(self.offset),
             "crs": None if self.crs is None else self.crs.to_string(),
             "transform": None if self.transform is None else list(self.transform)[:6],
         }
 
 
-def _plain(value: float | np.ndarray | None) -> float | list[float] | None:
+def json_value(value: float | np.ndarray | None) -> float | list[float] | None:
     """A JSON-ready scalar or list (NaN stays a float; the JSON writer turns it into null)."""
     if value is None:
         return None

@@ -1,0 +1,49 @@
+"""Signals become `Interrupted`, except inside `held()`, which keeps them until it ends."""
+
+from __future__ import annotations
+
+import os
+import signal
+import time
+
+import pytest
+
+from phism_cli import interrupts
+
+
+@pytest.fixture
+def handlers():
+    previous = interrupts.install()
+    yield
+    interrupts.restore(previous)
+
+
+def _wait_for_delivery() -> None:
+    for _ in range(100):
+        time.sleep(0.001)
+
+
+def test_signal_raises_interrupted_with_its_exit_code(handlers) -> None:
+    with pytest.raises(interrupts.Interrupted) as caught:
+        os.kill(os.getpid(), signal.SIGTERM)
+        _wait_for_delivery()
+    assert caught.value.exit_code == 143 and caught.value.name == "SIGTERM"
+
+
+def test_held_block_finishes_before_the_signal(handlers) -> None:
+    done = []
+    with pytest.raises(interrupts.Interrupted) as caught, interrupts.held():
+        os.kill(os.getpid(), signal.SIGHUP)
+        _wait_for_delivery()
+        done.append("renamed")
+    assert done == ["renamed"] and caught.value.exit_code == 129
+
+
+def test_second_signal_during_clean_up_is_ignored(handlers) -> None:
+    with pytest.raises(interrupts.Interrupted):
+        try:
+            os.kill(os.getpid(), signal.SIGINT)
+            _wait_for_delivery()
+        finally:
+            os.kill(os.getpid(), signal.SIGINT)  # during clean-up: no second exception
+            _wait_for_delivery()
