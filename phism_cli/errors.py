@@ -31,6 +31,11 @@ class OutputBusyError(PhismError):
     exit_code = 4
 
 
+class StdoutClosed(Exception):
+    """Whoever read stdout went away (`phism ... --json | head`). Not an OSError, so that
+    typer does not turn it into exit 1."""
+
+
 def check_file_format(meta: object, path: object, expected: str, newest_version: int,
                       what: str) -> None:
     """Refuse metadata of another kind of file, or of a newer format than this phism reads."""

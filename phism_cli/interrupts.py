@@ -65,14 +65,26 @@ def held() -> Iterator[None]:
 
 
 def install() -> dict[int, Callable | int | None]:
-    """Route the termination signals to `Interrupted`; returns the previous handlers."""
+    """Route the termination signals to `Interrupted`; returns the previous handlers.
+
+    A signal the parent set to be ignored stays ignored: `nohup` ignores SIGHUP, and a shell
+    without job control ignores SIGINT in background jobs."""
     _received.clear()
     _kept.clear()
     previous = {}
     for sig in HANDLED:
-        previous[sig] = signal.getsignal(sig)
+        current = signal.getsignal(sig)
+        if current == signal.SIG_IGN:
+            continue
+        previous[sig] = current
         signal.signal(sig, _handler)
     return previous
+
+
+def finishing() -> None:
+    """The command is over and only exiting remains: a signal now is not raised (a second
+    and third still end the process as usual)."""
+    _received.append(0)
 
 
 def restore(previous: dict[int, Callable | int | None]) -> None:

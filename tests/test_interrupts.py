@@ -47,3 +47,15 @@ def test_second_signal_during_clean_up_is_ignored(handlers) -> None:
         finally:
             os.kill(os.getpid(), signal.SIGINT)  # during clean-up: no second exception
             _wait_for_delivery()
+
+
+def test_ignored_signals_stay_ignored() -> None:
+    """nohup ignores SIGHUP: phism must not turn it back on."""
+    before = signal.signal(signal.SIGHUP, signal.SIG_IGN)
+    try:
+        previous = interrupts.install()
+        assert signal.getsignal(signal.SIGHUP) == signal.SIG_IGN
+        assert signal.getsignal(signal.SIGTERM) is interrupts._handler
+        interrupts.restore(previous)
+    finally:
+        signal.signal(signal.SIGHUP, before)

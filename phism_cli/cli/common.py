@@ -14,7 +14,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from phism_cli.cli.progress import progress_bar
-from phism_cli.errors import ModelMismatchError, PhismError
+from phism_cli.errors import ModelMismatchError, PhismError, StdoutClosed
 
 if TYPE_CHECKING:
     import numpy as np
@@ -49,11 +49,6 @@ def _json_safe(value: Any) -> Any:
     if isinstance(value, Path):
         return str(value)
     return value
-
-
-class StdoutClosed(Exception):
-    """Whoever read stdout went away (`phism ... --json | head`). Not an OSError, so that
-    typer does not turn it into exit 1."""
 
 
 def emit_json(summary: dict[str, Any]) -> None:

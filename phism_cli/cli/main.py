@@ -15,23 +15,26 @@ DEFAULT_GDAL_CACHE_MB = 64
 
 def main(argv: list[str] | None = None) -> None:
     """Run `phism ARGS`; exit 0 on success, else the code of what went wrong (see errors)."""
-    from phism_cli import interrupts
+    from phism_cli import errors, interrupts  # noqa: F401 - loaded before any signal
 
     previous = interrupts.install()
     try:
         code = _run(sys.argv[1:] if argv is None else list(argv))
-    finally:
+    except interrupts.Interrupted as exc:  # between install() and _run's own handlers
+        code = _fail(f"interrupted by {exc.name}; {_activity()}", exc.exit_code, False)
+    interrupts.finishing()
+    if argv is not None:  # called in-process (tests, scripts): give the handlers back
         interrupts.restore(previous)
     sys.exit(code)
 
 
 def _run(args: list[str]) -> int:
-    from phism_cli.cli.common import StdoutClosed
+    from phism_cli.errors import PhismError, StdoutClosed
     from phism_cli.interrupts import Interrupted
 
     debug = "--debug" in args
-    _quiet_libraries(debug)
     try:
+        _quiet_libraries(debug)
         return _invoke(args)
     except Interrupted as exc:
         return _fail(f"interrupted by {exc.name}; {_activity()}", exc.exit_code, debug)
@@ -43,8 +46,6 @@ def _run(args: list[str]) -> int:
         _silence_stdout()
         return 141
     except Exception as exc:
-        from phism_cli.errors import PhismError
-
         if isinstance(exc, PhismError):
             return _fail(str(exc), exc.exit_code, debug)
         return _fail(_describe_unexpected(exc), 1, debug)
@@ -98,9 +99,16 @@ def _quiet_libraries(debug: bool) -> None:
 
 
 def _activity() -> str:
-    from phism_cli.io.outputs import ACTIVITY
-
-    return ACTIVITY.describe()
+    """What the interrupted command left behind. Imports nothing: an interruption may have
+    stopped an import half-way, and no outputs module loaded means no output reserved."""
+    outputs = sys.modules.get("phism_cli.io.outputs")
+    activity = getattr(outputs, "ACTIVITY", None)
+    if activity is None:
+        return "no output was written"
+    try:
+        return activity.describe()
+    except Exception:  # never let the report of an interruption fail
+        return "outputs may be incomplete"
 
 
 def _describe_unexpected(exc: BaseException) -> str:
