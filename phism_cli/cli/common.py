@@ -14,10 +14,9 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from phism_cli.cli.progress import progress_bar
-from phism_cli.errors import ModelMismatchError, PhismError, StdoutClosed
+from phism_cli.errors import PhismError, StdoutClosed
 
 if TYPE_CHECKING:
-    import numpy as np
 
     from phism_cli.io.outputs import OutputSet
     from phism_cli.io.scene import Scene
@@ -86,45 +85,6 @@ def open_scenes(paths: Sequence[Path], **options: Any) -> list[Scene]:
     return opened
 
 
-def check_model_fits_scene(encoder: PhismEncoder, scene: Scene, model_path: Path) -> None:
-    """Refuse a model whose bands do not match the scene's, saying both."""
-    import numpy as np
-
-    model_wl, scene_wl = encoder.wavelength_nm_, scene.wavelength_nm
-
-    def describe(n: int, wl: np.ndarray | None) -> str:
-        return f"{n} bands" + ("" if wl is None else f" ({wl.min():.1f}-{wl.max():.1f} nm)")
-
-    mismatch = encoder.n_bands_ != scene.count
-    if not mismatch and model_wl is not None and scene_wl is not None:
-        spacing = np.median(np.abs(np.diff(np.sort(model_wl)))) if len(model_wl) > 1 else 1.0
-        tolerance = max(0.5 * spacing, 1.0)
-        mismatch = not bool(np.all(np.abs(model_wl - scene_wl) <= tolerance))
-    if mismatch:
-        raise ModelMismatchError(
-            f"{model_path} expects {describe(encoder.n_bands_, model_wl)} but {scene.path} "
-            f"gives {describe(scene.count, scene_wl)}; use a model fitted on this sensor "
-            "(check --keep-bad-bands)")
-
-
-def check_same_sensor(scenes: Sequence[Scene]) -> None:
-    import numpy as np
-
-    first = scenes[0]
-    for other in scenes[1:]:
-        if other.count != first.count:
-            raise PhismError(f"{other.path} has {other.count} bands but {first.path} has "
-                             f"{first.count}; fit one encoder per sensor")
-        a, b = first.wavelength_nm, other.wavelength_nm
-        if (a is None) != (b is None):
-            raise PhismError(f"{other.path} and {first.path}: one has wavelengths and the "
-                             "other not; give both (--wavelengths) or neither "
-                             "(--ignore-wavelengths)")
-        if a is not None and not bool(np.all(np.abs(a - b) <= 1.0)):
-            raise PhismError(f"{other.path} and {first.path} have different wavelengths; "
-                             "fit one encoder per sensor")
-
-
 def training_provenance(scenes: Sequence[Scene]) -> dict[str, Any]:
     """What a checkpoint records about the scenes it was fitted on."""
     first = scenes[0]
@@ -163,6 +123,7 @@ def fit_encoder_on_scenes(scenes: Sequence[Scene], encoder: PhismEncoder, max_pi
                           tile_size: int, quiet: bool) -> tuple[PhismEncoder, int]:
     """Sample valid pixels from `scenes` and fit `encoder`; returns it and the pixel count."""
     from phism_cli.pipeline.sampling import sample_pixels
+    from phism_cli.pipeline.sensors import check_same_sensor
 
     check_same_sensor(scenes)
     total = sum(s.height * s.width for s in scenes)

@@ -11,7 +11,6 @@ import typer
 from phism_cli.cli import options as opt
 from phism_cli.cli.common import (
     build_encoder,
-    check_model_fits_scene,
     emit_json,
     fit_encoder_on_scenes,
     move_encoder,
@@ -97,6 +96,7 @@ def encode(
     from phism_cli.model.checkpoint import load_encoder, save_encoder
     from phism_cli.model.encoder_file import is_phism_encoder
     from phism_cli.pipeline.encode import encode_scene
+    from phism_cli.pipeline.sensors import check_model_fits_scene
 
     start = time.perf_counter()
     kind = output_kind(output)
