@@ -9,7 +9,8 @@ from __future__ import annotations
 import json
 import math
 import sys
-from collections.abc import Sequence
+from collections.abc import Callable, Iterator, Sequence
+from contextlib import contextmanager
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -163,3 +164,19 @@ def require_plotting(flag: str) -> None:
 
     if importlib.util.find_spec("matplotlib") is None:
         raise PhismError(f"{flag} needs matplotlib: pip install 'phism[plot]'")
+
+
+class CliReporter:
+    """Status lines and progress on stderr for the pipeline's `Reporter` (quiet: none)."""
+
+    def __init__(self, quiet: bool) -> None:
+        self.quiet = quiet
+
+    def say(self, message: str) -> None:
+        say(message, self.quiet)
+
+    @contextmanager
+    def progress(self, description: str, total: int) -> Iterator[Callable[[int], None]]:
+        with progress_bar(self.quiet) as bar:
+            task = bar.add_task(description, total=total)
+            yield lambda n: bar.advance(task, n)

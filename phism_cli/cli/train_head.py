@@ -4,6 +4,7 @@ with a held-out evaluation."""
 from __future__ import annotations
 
 import time
+from collections.abc import Callable
 from contextlib import ExitStack
 from pathlib import Path
 from typing import Annotated
@@ -11,7 +12,7 @@ from typing import Annotated
 import typer
 
 from phism_cli.cli import options as opt
-from phism_cli.cli.common import emit_json, outputs, require_plotting
+from phism_cli.cli.common import CliReporter, emit_json, outputs, require_plotting
 from phism_cli.errors import PhismError
 
 TASKS = ("classification", "regression")
@@ -91,16 +92,17 @@ def train_head(
 ) -> None:
     """Train a head on FEATURES and write it (XGBoost .ubj or .json with phism metadata)."""
     opt.apply_threads(threads)
-    from phism_cli.cli import head_training as ht
+    from phism_cli.cli import head_options as ho
     from phism_cli.heads.headfile import HEAD_SUFFIXES, is_phism_head
     from phism_cli.io.features import open_features
     from phism_cli.io.labels import LabelRaster
     from phism_cli.io.png import is_phism_png
     from phism_cli.io.targets import read_targets
+    from phism_cli.pipeline import head_training as ht
 
     start = time.perf_counter()
-    ht.check_choice("--task", task, TASKS)
-    ht.check_choice("--split", split, SPLITS)
+    ho.check_choice("--task", task, TASKS)
+    ho.check_choice("--split", split, SPLITS)
     if output.suffix.lower() not in HEAD_SUFFIXES:
         raise PhismError(f"{output}: name the head *.ubj (UBJSON) or *.json")
     if split_plot is not None:
@@ -124,7 +126,7 @@ def train_head(
                 raise PhismError("--targets and --fields are for --task regression")
             rasters = [stack.enter_context(LabelRaster(p))
                        for p in ht.match_files(labels, features, "--labels")]
-            head = ht.classifier(learning_rate, class_weight, **head_settings)
+            head = ho.classifier(learning_rate, class_weight, **head_settings)
         else:
             if targets is None:
                 raise PhismError("regression needs --targets (a CSV of field id and targets)")
@@ -139,19 +141,20 @@ def train_head(
             columns = None if target_columns is None else \
                 [c.strip() for c in target_columns.split(",") if c.strip()]
             table = read_targets(targets, id_column, columns)
-            baselines = ht.parse_baselines(baseline_mse)
-            head = ht.regressor(**head_settings)
+            baselines = ho.parse_baselines(baseline_mse)
+            head = ho.regressor(**head_settings)
         inputs = [*(f for s in sources for f in s.files), *(r.path for r in rasters), targets]
         out = stack.enter_context(outputs(overwrite, inputs, quiet))
         head_out = out.add(output, recognise=is_phism_head)
         plot_out = None if split_plot is None else out.add(split_plot, recognise=is_phism_png)
+        report = CliReporter(quiet)
         if task == "classification":
+            on_split = None if plot_out is None else _split_plotter(sources, plot_out.tmp)
             summary = ht.train_classifier(sources, rasters, head, ignore_label, split_options,
-                                          tile_size, quiet,
-                                          None if plot_out is None else plot_out.tmp)
+                                          tile_size, report, on_split)
         else:
             summary = ht.train_regressor(sources, rasters, table, head, ignore_label,
-                                         split_options, baselines, tile_size, quiet)
+                                         split_options, baselines, tile_size, report)
         metadata = summary.pop("metadata") | {"features": sources[0].descriptor,
                                               "feature_names": sources[0].names}
         raw_format = "json" if output.suffix.lower() == ".json" else "ubj"
@@ -159,3 +162,13 @@ def train_head(
     summary |= {"head": str(output), "task": task, "seconds": time.perf_counter() - start}
     if json_out:
         emit_json(summary)
+
+
+def _split_plotter(sources: list, path: Path) -> Callable:
+    """Draws the split (`--split-plot`) once the pipeline has made it."""
+    def plot(pixels: object, split: object) -> None:
+        from phism_cli.cli.plotting import plot_split
+
+        plot_split(pixels, split, [(s.height, s.width) for s in sources],
+                   [s.path.name for s in sources], path)
+    return plot

@@ -1,18 +1,17 @@
-"""The work behind `phism train-head`: matching label files, splits, fitting and scoring.
-
-Imported by the command when it runs, so that building the command line stays fast.
+"""Training a head on labelled pixels or fields: matching label files to features,
+splitting, fitting and scoring. Progress and messages go to a `Reporter` the caller gives.
 """
 
 from __future__ import annotations
 
 import time
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
+from contextlib import AbstractContextManager
 from pathlib import Path
-from typing import Any
+from typing import Any, Protocol
 
 import numpy as np
 
-from phism_cli.cli.common import progress_bar, say
 from phism_cli.errors import PhismError
 from phism_cli.heads.classes import class_table
 from phism_cli.heads.metrics import classification_metrics, regression_metrics
@@ -29,9 +28,16 @@ from phism_cli.pipeline.labelled import (
 )
 
 
-def check_choice(flag: str, value: str, choices: Sequence[str]) -> None:
-    if value not in choices:
-        raise PhismError(f"{flag} {value!r}: choose one of {', '.join(choices)}")
+class Reporter(Protocol):
+    """Where a long task says what it does: status lines and a progress counter."""
+
+    def say(self, message: str) -> None: ...
+
+    def progress(self, description: str,
+                 total: int) -> AbstractContextManager[Callable[[int], None]]: ...
+
+
+SplitCallback = Callable[[LabelledPixels, Split], None]
 
 
 def match_files(given: list[Path], features: list[Path], flag: str) -> list[Path]:
@@ -67,32 +73,6 @@ def check_same_features(sources: Sequence[FeatureSource]) -> None:
         check_features_match(first.descriptor, other, first.path)
 
 
-def classifier(learning_rate: float, class_weight: str | None, n_estimators: int,
-                max_depth: int | None, subsample: float | None, colsample: float | None,
-                seed: int, device: str) -> ClassifierHead:
-    from phism_cli.threads import configured_threads
-
-    if not (np.isfinite(learning_rate) and learning_rate > 0):
-        raise PhismError(f"--learning-rate {learning_rate!r}: give a finite positive number")
-    try:
-        return ClassifierHead(n_estimators=n_estimators, learning_rate=learning_rate,
-                              max_depth=max_depth or 6, subsample=subsample or 1.0,
-                              colsample_bytree=colsample or 1.0, class_weight=class_weight,
-                              seed=seed, device=device, n_jobs=configured_threads())
-    except ValueError as exc:
-        raise PhismError(f"--class-weight: {exc}") from None
-
-
-def regressor(n_estimators: int, max_depth: int | None, subsample: float | None,
-               colsample: float | None, seed: int, device: str) -> RegressorHead:
-    from phism_cli.threads import configured_threads
-
-    return RegressorHead(n_estimators=n_estimators, max_depth=max_depth or 8,
-                         subsample=subsample or 0.8, colsample_bynode=colsample or 0.8,
-                         n_jobs=configured_threads(),
-                         seed=seed, device=device)
-
-
 def make_split(pixels: LabelledPixels, split: str, train_fraction: float, folds: int,
                fold: int, block_size: int, buffer: int, seed: int) -> Split:
     try:
@@ -109,24 +89,25 @@ def make_split(pixels: LabelledPixels, split: str, train_fraction: float, folds:
 
 def train_classifier(sources: Sequence[FeatureSource], rasters: Sequence[LabelRaster],
                       head: ClassifierHead, ignore_label: int, split_options: dict[str, Any],
-                      tile_size: int, quiet: bool, split_plot: Path | None) -> dict[str, Any]:
+                      tile_size: int, report: Reporter,
+                      on_split: SplitCallback | None = None) -> dict[str, Any]:
+    """Gather the labelled pixels, split them, fit `head`, score it on the held-out pixels;
+    returns the summary (with the head file's `metadata`)."""
     for source, raster in zip(sources, rasters, strict=True):
         check_aligned(raster, source.path, source.height, source.width, source.crs,
                       source.transform)
-    with progress_bar(quiet) as progress:
-        task = progress.add_task("reading labelled pixels",
-                                 total=sum(s.height * s.width for s in sources))
+    with report.progress("reading labelled pixels",
+                         sum(s.height * s.width for s in sources)) as advance:
         pixels = collect_labelled_pixels(list(zip(sources, rasters, strict=True)),
-                                         ignore_label, tile_size,
-                                         on_tile=lambda n: progress.advance(task, n))
+                                         ignore_label, tile_size, on_tile=advance)
     if len(pixels) == 0:
         raise PhismError(f"no labelled pixels with valid features (labels other than "
                          f"--ignore-label {ignore_label}) in "
                          f"{', '.join(str(r.path) for r in rasters)}")
     split = make_split(pixels, **split_options)
     train, test = pixels.subset(split.train), pixels.subset(split.test)
-    say(f"{len(train)} training and {len(test)} test pixels ({split.settings['method']} "
-        f"split){_dropped_note(pixels, split)}", quiet)
+    report.say(f"{len(train)} training and {len(test)} test pixels "
+               f"({split.settings['method']} split){_dropped_note(pixels, split)}")
     fit_start = time.perf_counter()
     try:
         head.fit(train.features, train.labels)
@@ -148,13 +129,10 @@ def train_classifier(sources: Sequence[FeatureSource], rasters: Sequence[LabelRa
         metrics = classification_metrics(test.labels, head.predict(test.features),
                                          [c["value"] for c in classes])
         summary |= metrics
-        say(f"held out: OA {metrics['oa']:.3f}, AA {metrics['aa']:.3f}, kappa "
-            f"{metrics['kappa']:.3f} on {len(test)} pixels", quiet)
-    if split_plot is not None:
-        from phism_cli.cli.plotting import plot_split
-
-        plot_split(pixels, split, [(s.height, s.width) for s in sources],
-                   [s.path.name for s in sources], split_plot)
+        report.say(f"held out: OA {metrics['oa']:.3f}, AA {metrics['aa']:.3f}, kappa "
+                   f"{metrics['kappa']:.3f} on {len(test)} pixels")
+    if on_split is not None:
+        on_split(pixels, split)
     summary["metadata"] = {
         "classes": classes, "ignore_label": ignore_label, "split": split.settings,
         "training": {"features": [str(s.path) for s in sources],
@@ -174,32 +152,14 @@ def _dropped_note(pixels: LabelledPixels, split: Split) -> str:
     return f"; {', '.join(notes)}" if notes else ""
 
 
-def parse_baselines(values: list[str] | None) -> dict[str, float]:
-    baselines = {}
-    for item in values or []:
-        name, _, number = item.partition("=")
-        try:
-            mse = float(number)
-        except ValueError:
-            mse = float("nan")
-        if not name.strip() or not mse > 0:
-            raise PhismError(f"--baseline-mse {item!r}: write TARGET=MSE with a positive MSE, "
-                             "e.g. P=1100.5")
-        baselines[name.strip()] = mse
-    return baselines
-
-
 def train_regressor(sources: Sequence[FeatureSource], rasters: Sequence[LabelRaster],
                      table: TargetTable, head: RegressorHead, ignore_id: int,
                      split_options: dict[str, Any], baselines: dict[str, float],
-                     tile_size: int, quiet: bool) -> dict[str, Any]:
-    with progress_bar(quiet) as progress:
-        task = progress.add_task("averaging fields",
-                                 total=sum(s.height * s.width for s in sources))
-
-        def advance(n: int) -> None:
-            progress.advance(task, n)
-
+                     tile_size: int, report: Reporter) -> dict[str, Any]:
+    """Average the features of each field, fit `head` on the targets of a random share of
+    the fields and score it on the rest; returns the summary (with `metadata`)."""
+    with report.progress("averaging fields",
+                         sum(s.height * s.width for s in sources)) as advance:
         if rasters:
             for source, raster in zip(sources, rasters, strict=True):
                 check_aligned(raster, source.path, source.height, source.width, source.crs,
@@ -246,8 +206,8 @@ def train_regressor(sources: Sequence[FeatureSource], rasters: Sequence[LabelRas
         metrics = regression_metrics(values[test_idx], head.predict(features[test_idx]),
                                      table.names, reference)
         summary |= metrics
-        say(f"held out: score {metrics['score']:.4f} (MSE / baseline MSE, mean over "
-            f"{len(table.names)} targets) on {len(test_idx)} fields", quiet)
+        report.say(f"held out: score {metrics['score']:.4f} (MSE / baseline MSE, mean over "
+                   f"{len(table.names)} targets) on {len(test_idx)} fields")
     split = {"method": "random" if len(test_idx) else "none",
              "train_fraction": split_options["train_fraction"], "seed": split_options["seed"],
              "unit": "field"}
@@ -259,4 +219,3 @@ def train_regressor(sources: Sequence[FeatureSource], rasters: Sequence[LabelRas
         "metrics": {k: metrics.get(k) for k in ("score", "mse", "r2", "n_test")},
     }
     return summary
-
