@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import contextlib
 import errno
+import glob
 import os
 import shutil
 import socket
@@ -320,7 +321,7 @@ class OutputSet:
     def _remove_stale(self, path: Path) -> None:
         """Partial outputs of this name: no live writer can own one while we hold the lock."""
         for prefix in (f".{path.name}{PARTIAL_MARK}", f".{path.name}{TRASH_MARK}"):
-            for stale in path.parent.glob(f"{_glob_escape(prefix)}*"):
+            for stale in path.parent.glob(f"{glob.escape(prefix)}*"):
                 remove_path(stale)
                 if self.announce is not None:
                     writer = stale.name[len(prefix):].rsplit("-", 1)[0] or "an older phism"
@@ -380,8 +381,3 @@ class OutputSet:
                 output.lock.release()
             self.outputs = []
 
-
-def _glob_escape(text: str) -> str:
-    import glob
-
-    return glob.escape(text)

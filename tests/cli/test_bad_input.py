@@ -244,10 +244,6 @@ def scene_values(values: Callable[[np.ndarray], np.ndarray]) -> Callable:
     return build
 
 
-def outputs_case(setup: Callable[[Kit, Path], list[object]]) -> Callable:
-    return setup
-
-
 def _existing_dir(kit: Kit, tmp: Path) -> list[object]:
     folder = tmp / "out.zarr"
     folder.mkdir()
