@@ -9,11 +9,13 @@ import typer
 
 from phism_cli.cli import options as opt
 from phism_cli.cli.encode import encode
+from phism_cli.cli.endmembers import endmembers
 from phism_cli.cli.fit_encoder import fit_encoder
 from phism_cli.cli.info import info
 from phism_cli.cli.predict import predict
 from phism_cli.cli.render import render
 from phism_cli.cli.train_head import train_head
+from phism_cli.cli.unmix import unmix
 
 app = typer.Typer(
     name="phism", no_args_is_help=True, add_completion=False,
@@ -26,6 +28,8 @@ app.command("encode")(encode)
 app.command("render")(render)
 app.command("train-head")(train_head)
 app.command("predict")(predict)
+app.command("unmix")(unmix)
+app.command("endmembers")(endmembers)
 
 
 def _version(value: bool) -> None:

@@ -4,8 +4,8 @@ A basis turns the encoder's unconstrained outputs (pixels, K, P) into bounded pa
 normalised spectral axis x in [0, 1] (`activate`), renders parameters into spectra at the
 sensor's band positions (`render`), and maps parameters to and from physical units for the
 outputs (`to_physical` / `from_physical`). Nothing in a basis is trained, so the renderer is
-fixed physics, and a new basis (a Lorentz-oscillator dispersion model, linear endmember mixing)
-plugs in by subclassing `SpectralBasis` and registering it in `BASES`.
+fixed physics. `phism_cli.forward.bumps.BumpModel` wraps a basis as a forward model with
+parameters in physical units, which the per-spectrum optimiser (`encode --refine`) works on.
 """
 
 from __future__ import annotations
@@ -58,6 +58,10 @@ class SpectralBasis(abc.ABC):
     @abc.abstractmethod
     def render(self, params: Tensor, x: Tensor) -> Tensor:
         """Render (N, K, P) parameters at positions x (C,) in [0, 1] into spectra (N, C)."""
+
+    @abc.abstractmethod
+    def bounds(self) -> list[tuple[float, float]]:
+        """The range `activate` maps into, per parameter, on the normalised axis."""
 
     def render_components(self, params: Tensor, x: Tensor) -> Tensor:
         """Each component's contribution, (N, K, C); `render` is its sum over K."""
@@ -129,7 +133,11 @@ class SkewNormalBasis(SpectralBasis):
         mu, sigma, alpha, amp = (params[..., i, None] for i in range(4))  # (N, K, 1)
         z = (x - mu) / sigma  # (N, K, C)
         density = 2.0 / sigma * _normal_pdf(z) * torch.special.ndtr(alpha * z)
-        return torch.einsum("nk,nkc->nc", amp[..., 0], density)
+        return (amp * density).sum(dim=1)  # not einsum: bmm loops over rows on CPU
+
+    def bounds(self) -> list[tuple[float, float]]:
+        return [(0.0, 1.0), (self.min_width, 1.0 + self.min_width),
+                (-self.max_skew, self.max_skew), (-self.amplitude_scale, self.amplitude_scale)]
 
     def config(self) -> dict[str, Any]:
         return {"max_skew": self.max_skew, "amplitude_scale": self.amplitude_scale,
@@ -159,7 +167,11 @@ class GaussianBasis(SpectralBasis):
     def render(self, params: Tensor, x: Tensor) -> Tensor:
         mu, sigma, amp = (params[..., i, None] for i in range(3))
         density = _normal_pdf((x - mu) / sigma) / sigma
-        return torch.einsum("nk,nkc->nc", amp[..., 0], density)
+        return (amp * density).sum(dim=1)  # not einsum: bmm loops over rows on CPU
+
+    def bounds(self) -> list[tuple[float, float]]:
+        return [(0.0, 1.0), (self.min_width, 1.0 + self.min_width),
+                (-self.amplitude_scale, self.amplitude_scale)]
 
     def config(self) -> dict[str, Any]:
         return {"amplitude_scale": self.amplitude_scale, "min_width": self.min_width}

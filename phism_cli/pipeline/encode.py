@@ -2,23 +2,75 @@
 
 from __future__ import annotations
 
+import time
 from collections.abc import Callable
+from dataclasses import dataclass, field
 
 import numpy as np
 
+from phism_cli.errors import PhismError
+from phism_cli.inversion.refine import LatentRefiner
 from phism_cli.io.rasters import RasterWriter
 from phism_cli.io.scene import Scene
 from phism_cli.model.estimator import PhismEncoder
+from phism_cli.model.renderer import SpectralRenderer
+from phism_cli.pipeline.metrics import ReconstructionMetrics
 from phism_cli.pipeline.pixels import valid_mask
+
+REFINE_BATCH = 1024  # pixels per optimisation problem: its autograd graph stays in cache
+
+
+@dataclass
+class Refinement:
+    """`encode --refine`: the refiner and reconstruction metrics before and after it."""
+
+    refiner: LatentRefiner
+    before: ReconstructionMetrics = field(default_factory=ReconstructionMetrics)
+    after: ReconstructionMetrics = field(default_factory=ReconstructionMetrics)
+    seconds: float = 0.0
+
+    def apply(self, encoder: PhismEncoder, pixels: np.ndarray, latent: np.ndarray,
+              batch_size: int) -> np.ndarray:
+        start = time.perf_counter()
+        out = np.empty_like(latent)
+        for first in range(0, len(pixels), batch_size):
+            chunk = slice(first, first + batch_size)
+            out[chunk] = self.refiner.refine(pixels[chunk], latent[chunk])
+        self.seconds += time.perf_counter() - start
+        finite = np.isfinite(out).all(axis=1)
+        self.before.update(pixels[finite], encoder.inverse_transform(latent[finite]))
+        self.after.update(pixels[finite], encoder.inverse_transform(out[finite]))
+        return out
+
+    def summary(self) -> dict[str, float]:
+        before, after = self.before.psnr_db, self.after.psnr_db
+        return {"psnr_before_db": before, "psnr_after_db": after,
+                "psnr_gain_db": after - before, "refine_seconds": self.seconds}
+
+
+def make_refinement(encoder: PhismEncoder, steps: int, lr: float,
+                    model_name: object) -> Refinement | None:
+    """The `--refine` set-up, or None for 0 steps; refuses a learned (MLP) decoder."""
+    if steps <= 0:
+        return None
+    renderer = encoder.renderer_
+    if not isinstance(renderer, SpectralRenderer):
+        raise PhismError(f"{model_name}: --refine optimises the parameters of a physical "
+                         "renderer, and this encoder has a learned MLP decoder; encode "
+                         "without --refine or use a --decoder basis model")
+    device = next(encoder.model_.parameters()).device
+    return Refinement(LatentRefiner(renderer, steps, lr, device))
 
 
 def encode_scene(scene: Scene, encoder: PhismEncoder, writer: RasterWriter,
                  tile_size: int = 256, batch_size: int = 16384,
-                 on_tile: Callable[[int], None] | None = None) -> dict[str, int]:
+                 on_tile: Callable[[int], None] | None = None,
+                 refinement: Refinement | None = None) -> dict[str, int]:
     """Stream `scene` through `encoder` into `writer`; invalid pixels become NaN.
 
     A valid pixel whose latent is not finite (values far outside the training data) is
-    written as NaN too, every channel of it, and counted in `nonfinite_pixels`.
+    written as NaN too, every channel of it, and counted in `nonfinite_pixels`. With
+    `refinement`, latents are refined per pixel before they are written.
     """
     n_channels = len(encoder.channel_names_)
     valid_total = nonfinite_total = 0
@@ -28,6 +80,9 @@ def encode_scene(scene: Scene, encoder: PhismEncoder, writer: RasterWriter,
         out = np.full((*mask.shape, n_channels), np.nan, dtype=np.float32)
         if mask.any():
             latent = encoder.transform(block[mask], batch_size=batch_size)
+            if refinement is not None:
+                latent = refinement.apply(encoder, block[mask], latent,
+                                          min(batch_size, REFINE_BATCH))
             nonfinite = ~np.isfinite(latent).all(axis=1)
             latent[nonfinite] = np.nan
             nonfinite_total += int(nonfinite.sum())

@@ -1,4 +1,5 @@
 import json
+from pathlib import Path
 
 import numpy as np
 import pytest
@@ -23,12 +24,35 @@ def test_fit_encoder_json(cli, tmp_path) -> None:
     assert len(meta["renderer"]["band_mean"]) == 218
 
 
+def check_refinement_improves_the_render(cli, tmp_path: Path, model: Path,
+                                         plain: Path) -> None:
+    """`encode --refine`: its reported gain is real (render both against the scene) and the
+    refined latents stay within the basis's bounds."""
+    refined = tmp_path / "refined.zarr"
+    result = cli("encode", SAMPLE_SCENE, "-o", refined, "-m", model, "--refine", 20, "--json",
+                 "-q", "--threads", 1)
+    assert result.code == 0, result.err
+    summary = json.loads(result.out)
+    assert summary["refine_steps"] == 20 and summary["psnr_gain_db"] > 0.2
+    psnr = {}
+    for name, latents in (("plain", plain), ("refined", refined)):
+        out = cli("render", latents, "-o", tmp_path / f"{name}.tif", "--reference",
+                  SAMPLE_SCENE, "--json", "-q")
+        assert out.code == 0, out.err
+        psnr[name] = json.loads(out.out)["psnr_db"]
+    assert psnr["plain"] == pytest.approx(summary["psnr_before_db"], abs=0.05)
+    assert psnr["refined"] == pytest.approx(summary["psnr_after_db"], abs=0.05)
+    sigma = xr.open_zarr(refined)["latent"].sel(channel="c0_sigma_nm").values
+    assert np.nanmin(sigma) > 0
+
+
 def test_encode_zarr_then_render_reaches_psnr(cli, tmp_path, sample_model) -> None:
     latents = tmp_path / "latents.zarr"
     result = cli("encode", SAMPLE_SCENE, "-o", latents, "-m", sample_model, "--json", "-q",
                  "--tile-size", "32")
     assert result.code == 0, result.err
     assert json.loads(result.out)["valid_pixels"] > 4000
+    check_refinement_improves_the_render(cli, tmp_path, sample_model, latents)
 
     ds = xr.open_zarr(latents)
     latent = ds["latent"]
@@ -127,6 +151,9 @@ def test_conventional_autoencoder_encodes_and_renders_with_its_model(cli, tmp_pa
     assert json.loads(result.out)["channel_names"] == [f"z{i}" for i in range(6)]
     latents = tmp_path / "ae.zarr"
     assert cli("encode", SAMPLE_SCENE, "-o", latents, "-m", model, "-q").code == 0
+    refine = cli("encode", SAMPLE_SCENE, "-o", tmp_path / "r.zarr", "-m", model, "--refine", 5)
+    assert refine.code == 1 and "learned MLP decoder" in refine.err
+    assert not (tmp_path / "r.zarr").exists()
     no_model = cli("render", latents, "-o", tmp_path / "r.tif")
     assert no_model.code == 1 and "--model" in no_model.err
     assert not (tmp_path / "r.tif").exists()

@@ -1,0 +1,1 @@
+"""Inversions: from spectra back to a forward model's parameters."""
