@@ -48,3 +48,17 @@ def write_results(text: str, report: dict, out: Path) -> str:
     out.write_text(text)
     out.with_suffix(".json").write_text(json.dumps(report, indent=2, allow_nan=True) + "\n")
     return text
+
+
+def machine_line(report: dict, threads: int) -> str:
+    """The '- Machine: ...' line of a report, with the load before and after the run."""
+    m = report["machine"]
+    end = report.get("loadavg_at_end")
+    return (f"- Machine: {m['nproc']} CPU cores, GPU: {'yes' if m['gpu'] else 'none'}; "
+            f"torch {m['torch']} ({m['torch_threads']} threads; --threads {threads}, "
+            f"OMP_NUM_THREADS={threads}), numpy {m['numpy']}, Python {m['python']}, "
+            f"{m['platform']}; load average at start "
+            f"{', '.join(str(v) for v in m['loadavg_at_start'])}"
+            + (f", at end {', '.join(str(v) for v in end)}" if end else "")
+            + " (above the thread count another process was running: timings are then "
+            "pessimistic).")

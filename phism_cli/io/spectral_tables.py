@@ -430,13 +430,11 @@ def _library_values(header: EnviHeader, data_path: Path, lines: int, samples: in
 
 
 def _read_library(path: Path, axis_unit: str | None, what: str) -> SpectralTable:
+    if path.suffix.lower() == ".hdr" and path.is_file():
+        _check_library_type(read_envi_header(path), path, what)
     header_path, data_path = find_library_pair(path, what)
     header = read_envi_header(header_path)
-    file_type = (header.text("file type") or "").strip()
-    if file_type.lower() != LIBRARY_FILE_TYPE.lower():
-        found = repr(file_type) if file_type else "missing"
-        raise PhismError(f"{header_path}: 'file type' is {found}, so this is not an "
-                         f"{LIBRARY_FILE_TYPE}; give a library (or a .csv table) as the {what}")
+    _check_library_type(header, header_path, what)
     samples = header.integer("samples", 1)
     lines = header.integer("lines", 1)
     bands = header.integer("bands", 1, default=1)
@@ -448,6 +446,14 @@ def _read_library(path: Path, axis_unit: str | None, what: str) -> SpectralTable
     names = _library_names(header, lines, what)
     values = _library_values(header, data_path, lines, samples, what)
     return SpectralTable(axis, unit, names, values, path)
+
+
+def _check_library_type(header: EnviHeader, header_path: Path, what: str) -> None:
+    file_type = (header.text("file type") or "").strip()
+    if file_type.lower() != LIBRARY_FILE_TYPE.lower():
+        found = repr(file_type) if file_type else "missing"
+        raise PhismError(f"{header_path}: 'file type' is {found}, so this is not an "
+                         f"{LIBRARY_FILE_TYPE}; give a library (or a .csv table) as the {what}")
 
 
 # ASU text tables -----------------------------------------------------------------------------
