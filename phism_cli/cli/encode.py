@@ -106,6 +106,9 @@ def encode(
     from phism_cli.pipeline.sensors import check_model_fits_scene
 
     start = time.perf_counter()
+    if refine and model is None and decoder != "basis":
+        raise PhismError(f"--refine optimises the parameters of a physical renderer, and "
+                         f"--decoder {decoder} learns its decoder; drop one of the two")
     kind = output_kind(output)
     src = open_scene(scene, **opt.scene_options(keep_bad_bands, wavelengths, variable,
                                                 ignore_wavelengths))

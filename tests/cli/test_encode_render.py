@@ -166,3 +166,10 @@ def test_conventional_autoencoder_encodes_and_renders_with_its_model(cli, tmp_pa
                "--max-pixels", "500", "-q").code == 0
     wrong = cli("render", latents, "-o", tmp_path / "r2.tif", "-m", other)
     assert wrong.code == 1 and "not the encoder that made these latents" in wrong.err
+
+
+def test_refine_with_a_learned_decoder_is_refused_before_fitting(cli, tmp_path) -> None:
+    output = tmp_path / "x.zarr"
+    result = cli("encode", SAMPLE_SCENE, "-o", output, "--decoder", "mlp", "--refine", 3)
+    assert result.code == 1 and "--decoder mlp" in result.err and "fitting" not in result.err
+    assert not output.exists() and not (tmp_path / "x.encoder.safetensors").exists()
