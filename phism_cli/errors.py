@@ -52,3 +52,8 @@ def check_file_format(meta: object, path: object, expected: str, newest_version:
     if version > newest_version:
         raise PhismError(f"{path}: {what} format {version} is newer than this "
                          f"phism ({__version__}) reads; upgrade phism")
+
+
+def no_valid_pixels(path: object, what: str = "pixel") -> PhismError:
+    return PhismError(f"{path}: no valid {what} (every pixel is nodata, NaN or all zero); "
+                      "nothing was written")

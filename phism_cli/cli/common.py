@@ -153,11 +153,6 @@ def fit_encoder_on_scenes(scenes: Sequence[Scene], encoder: PhismEncoder, max_pi
     return encoder, len(pixels)
 
 
-def no_valid_pixels(path: Path, what: str = "pixel") -> PhismError:
-    return PhismError(f"{path}: no valid {what} (every pixel is nodata, NaN or all zero); "
-                      "nothing was written")
-
-
 def require_plotting(flag: str) -> None:
     """Refuse a plot option before any work when matplotlib is missing."""
     import importlib.util

@@ -14,13 +14,12 @@ from phism_cli.cli.common import (
     emit_json,
     fit_encoder_on_scenes,
     move_encoder,
-    no_valid_pixels,
     outputs,
     progress_bar,
     say,
     training_provenance,
 )
-from phism_cli.errors import PhismError
+from phism_cli.errors import PhismError, no_valid_pixels
 
 if TYPE_CHECKING:
     from phism_cli.io.rasters import RasterSpec

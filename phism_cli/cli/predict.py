@@ -9,8 +9,8 @@ from typing import TYPE_CHECKING, Annotated, Any
 import typer
 
 from phism_cli.cli import options as opt
-from phism_cli.cli.common import emit_json, no_valid_pixels, outputs, progress_bar, say
-from phism_cli.errors import PhismError
+from phism_cli.cli.common import emit_json, outputs, progress_bar, say
+from phism_cli.errors import PhismError, no_valid_pixels
 
 if TYPE_CHECKING:
     from phism_cli.heads.xgb import Head

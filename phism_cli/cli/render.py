@@ -10,13 +10,12 @@ import typer
 from phism_cli.cli import options as opt
 from phism_cli.cli.common import (
     emit_json,
-    no_valid_pixels,
     outputs,
     progress_bar,
     require_plotting,
     say,
 )
-from phism_cli.errors import ModelMismatchError, PhismError
+from phism_cli.errors import ModelMismatchError, PhismError, no_valid_pixels
 
 if TYPE_CHECKING:
     from phism_cli.io.rasters import RasterReader, RasterSpec

@@ -9,12 +9,10 @@ from typing import TYPE_CHECKING, Annotated, Any
 import typer
 
 from phism_cli.cli import options as opt
-from phism_cli.cli.common import emit_json, no_valid_pixels, outputs, progress_bar, say
+from phism_cli.cli.common import emit_json, outputs, progress_bar, say
 from phism_cli.errors import PhismError
 
 if TYPE_CHECKING:
-    from phism_cli.io.scene import Scene
-    from phism_cli.io.spectral_tables import SpectralTable
     from phism_cli.pipeline.unmix import MixingSetup
 
 # phism_cli.inversion.unmixer.METHODS and forward.mixing.ENDMEMBER_FORMS; a test keeps them
@@ -121,9 +119,10 @@ def unmix(
     from phism_cli.inversion.unmixer import Unmixer
     from phism_cli.io.dispersion_file import read_dispersion_file
     from phism_cli.io.rasters import is_phism_raster, output_kind
-    from phism_cli.io.spectral_tables import check_axis_unit, read_spectral_table
+    from phism_cli.io.spectral_tables import check_axis_unit
     from phism_cli.io.unmix_tables import is_unmix_csv
     from phism_cli.model.estimator import resolve_device
+    from phism_cli.pipeline import unmix_files as files
     from phism_cli.pipeline.unmix import build_mixing
 
     start = time.perf_counter()
@@ -133,7 +132,7 @@ def unmix(
     if table_input and output.suffix.lower() != ".csv":
         raise PhismError(f"{output}: abundances of a spectra table are written as CSV; name "
                          "the output *.csv")
-    kind = None if table_input else output_kind(output)
+    kind = "csv" if table_input else output_kind(output)
     if method in ("abs", "hybrid") and dispersion is None:
         say(f"note: --method {method} without --dispersion has no physics to move; it "
             "equals fcls", quiet)
@@ -141,27 +140,33 @@ def unmix(
         torch_device = str(resolve_device(device))
     except ValueError as exc:
         raise PhismError(str(exc)) from None
-    lib = read_spectral_table(library, names_path=names, axis_unit=axis_unit,
-                              what="spectral library")
-    _check_unique_names(lib, names)
+    lib = files.read_library(library, names, axis_unit)
     minerals = None if dispersion is None else read_dispersion_file(dispersion)
+    unmixer = Unmixer(method, epochs=epochs, steps=steps, lr=learning_rate,
+                      net_steps=net_steps, seed=seed, device=torch_device)
     inputs = [library, names, dispersion, input_names]
+
+    def prepare(axis: Any, unit: str) -> MixingSetup:
+        setup = build_mixing(lib, axis, unit, str(source), minerals, dispersion, form,
+                             range_of(axis_range))
+        for note in setup.notes:
+            say(note, quiet)
+        if unmixer.uses_network:
+            say(f"training the inverse-rendering network on {net_steps} batches of "
+                "rendered mixtures", quiet)
+        unmixer.fit(setup.mixing)
+        return setup
+
     if table_input:
-        table = read_spectral_table(source, names_path=input_names, axis_unit=axis_unit,
-                                    what="input spectra")
-        _check_table_values(table)
-        setup = build_mixing(lib, table.axis, table.axis_unit, str(source), minerals,
-                             dispersion, form, range_of(axis_range))
+        table = files.read_input_table(source, input_names, axis_unit)
         with outputs(overwrite, [*inputs, source], quiet) as out:
             abundances_out = out.add(output, recognise=is_unmix_csv)
             params_file = None if params_out is None else \
                 out.add(params_out, recognise=is_unmix_csv)
-            _report_setup(setup, quiet)
-            unmixer = _fit_unmixer(Unmixer, method, epochs, steps, learning_rate, net_steps,
-                                   seed, torch_device, setup, quiet)
+            setup = prepare(table.axis, table.axis_unit)
             work_start = time.perf_counter()
-            summary = _unmix_table(table, unmixer, setup, abundances_out.tmp,
-                                   None if params_file is None else params_file.tmp)
+            summary = files.unmix_table_to_csv(table, unmixer, setup, abundances_out.tmp,
+                                               params_file and params_file.tmp)
     else:
         from phism_cli.io.scene import open_scene
 
@@ -171,16 +176,14 @@ def unmix(
             abundances_out = out.add(output, recognise=is_phism_raster)
             params_file = None if params_out is None else \
                 out.add(params_out, recognise=is_unmix_csv)
-            setup = build_mixing(lib, _scene_wavelengths(src), "wavelength_nm",
-                                 str(source), minerals, dispersion, form,
-                                 range_of(axis_range))
-            _report_setup(setup, quiet)
-            unmixer = _fit_unmixer(Unmixer, method, epochs, steps, learning_rate, net_steps,
-                                   seed, torch_device, setup, quiet)
+            setup = prepare(files.scene_wavelengths(src), "wavelength_nm")
             work_start = time.perf_counter()
-            summary = _unmix_raster(src, unmixer, setup, abundances_out.tmp, output, kind,
-                                    tile_size, quiet,
-                                    None if params_file is None else params_file.tmp)
+            with progress_bar(quiet) as progress:
+                task = progress.add_task("unmixing", total=src.height * src.width)
+                summary = files.unmix_scene_to_raster(
+                    src, unmixer, setup, abundances_out.tmp, output, kind, tile_size,
+                    params_file and params_file.tmp,
+                    on_tile=lambda n: progress.advance(task, n))
     seconds = time.perf_counter() - start
     work_seconds = time.perf_counter() - work_start
     say(f"wrote {output}: {summary['n_spectra']} spectra unmixed with {method}, mean rms "
@@ -195,89 +198,3 @@ def unmix(
             "seconds_per_spectrum": work_seconds / max(summary["n_spectra"], 1),
             "device": torch_device,
         })
-
-
-def _check_unique_names(lib: SpectralTable, names: Path | None) -> None:
-    from phism_cli.io.spectral_tables import read_names
-
-    raw = lib.names if names is None else read_names(names, keep_repeats=True)
-    seen = set()
-    for name in raw:
-        if name in seen:
-            where = names if names is not None else lib.source
-            raise PhismError(f"{where}: endmember name '{name}' appears more than once; "
-                             "give every endmember its own name")
-        seen.add(name)
-
-
-def _check_table_values(table: SpectralTable) -> None:
-    import numpy as np
-
-    if table.path is not None and table.path.suffix.lower() == ".csv":
-        return  # the CSV reader already refuses NaN
-    all_missing = ~np.isfinite(table.spectra).any(axis=1)
-    if all_missing.any():
-        bad = table.names[int(np.argmax(all_missing))]
-        raise PhismError(f"{table.source}: spectrum '{bad}' has no values (all missing); "
-                         "remove it")
-
-
-def _scene_wavelengths(src: Scene) -> Any:
-    if src.wavelength_nm is None:
-        raise PhismError(f"{src.path}: the scene has no wavelengths, so the library cannot be "
-                         "put on its bands; pass --wavelengths (START:STOP in nm, one value "
-                         "per band, or a file of values)")
-    return src.wavelength_nm
-
-
-def _report_setup(setup: MixingSetup, quiet: bool) -> None:
-    for note in setup.notes:
-        say(note, quiet)
-
-
-def _fit_unmixer(cls: Any, method: str, epochs: int, steps: int, lr: float, net_steps: int,
-                 seed: int, device: str, setup: MixingSetup, quiet: bool) -> Any:
-    unmixer = cls(method, epochs=epochs, steps=steps, lr=lr, net_steps=net_steps, seed=seed,
-                  device=device)
-    if unmixer.uses_network:
-        say(f"training the inverse-rendering network on {net_steps} batches of rendered "
-            "mixtures", quiet)
-    return unmixer.fit(setup.mixing)
-
-
-def _unmix_table(table: SpectralTable, unmixer: Any, setup: MixingSetup, path: Path,
-                 params_path: Path | None) -> dict[str, Any]:
-    from phism_cli.io.unmix_tables import write_abundance_csv, write_params_csv
-    from phism_cli.pipeline.unmix import parameter_rows, unmix_spectra
-
-    fit = unmix_spectra(unmixer, setup, table)
-    write_abundance_csv(path, table.names, setup.mixing.names, fit.abundances.numpy(),
-                        fit.rms.numpy())
-    if params_path is not None:
-        write_params_csv(params_path, parameter_rows(setup, fit.generator_params,
-                                                     fit.abundances, table.names))
-    return {"n_spectra": len(table.names), "mean_rms": float(fit.rms.mean())}
-
-
-def _unmix_raster(src: Scene, unmixer: Any, setup: MixingSetup, path: Path, name: Path,
-                  kind: str | None, tile_size: int, quiet: bool,
-                  params_path: Path | None) -> dict[str, Any]:
-    from phism_cli.io.rasters import RasterWriter
-    from phism_cli.io.unmix_tables import write_params_csv
-    from phism_cli.pipeline.unmix import abundance_spec, parameter_rows, unmix_scene
-
-    spec = abundance_spec(src, setup, unmixer.method, tile_size)
-    with RasterWriter(path, spec, kind or "tif", name=name) as writer, \
-            progress_bar(quiet) as progress:
-        task = progress.add_task("unmixing", total=src.height * src.width)
-        summary = unmix_scene(src, unmixer, setup, writer, tile_size=tile_size,
-                              on_tile=lambda n: progress.advance(task, n))
-        if summary.valid_pixels == 0:
-            raise no_valid_pixels(src.path)
-    if params_path is not None:
-        mean = summary.mean_params()
-        rows = [] if mean is None else parameter_rows(
-            setup, mean[None], None, ["scene (abundance-weighted mean)"])
-        write_params_csv(params_path, rows)
-    return {"n_spectra": summary.valid_pixels, "pixels": summary.pixels,
-            "mean_rms": summary.rms_sum / summary.valid_pixels}

@@ -1,0 +1,92 @@
+"""`phism unmix` from files to files: inputs read and checked, results written."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from phism_cli.errors import PhismError, no_valid_pixels
+from phism_cli.inversion.unmixer import Unmixer
+from phism_cli.io.rasters import RasterWriter
+from phism_cli.io.scene import Scene
+from phism_cli.io.spectral_tables import SpectralTable, read_names, read_spectral_table
+from phism_cli.io.unmix_tables import write_abundance_csv, write_params_csv
+from phism_cli.pipeline.unmix import (
+    MixingSetup,
+    abundance_spec,
+    parameter_rows,
+    unmix_scene,
+    unmix_spectra,
+)
+
+__all__ = ["read_input_table", "read_library", "scene_wavelengths", "unmix_scene_to_raster",
+           "unmix_table_to_csv"]
+
+
+def read_library(path: Path, names: Path | None, axis_unit: str | None) -> SpectralTable:
+    """The library, refusing repeated endmember names (also in a --names file)."""
+    library = read_spectral_table(path, names_path=names, axis_unit=axis_unit,
+                                  what="spectral library")
+    raw = library.names if names is None else read_names(names, keep_repeats=True)
+    seen: set[str] = set()
+    for name in raw:
+        if name in seen:
+            where = names if names is not None else library.source
+            raise PhismError(f"{where}: endmember name '{name}' appears more than once; "
+                             "give every endmember its own name")
+        seen.add(name)
+    return library
+
+
+def read_input_table(path: Path, names: Path | None, axis_unit: str | None) -> SpectralTable:
+    """The input spectra, refusing a spectrum with no value at all (a text table's zeros)."""
+    table = read_spectral_table(path, names_path=names, axis_unit=axis_unit,
+                                what="input spectra")
+    all_missing = ~np.isfinite(table.spectra).any(axis=1)
+    if all_missing.any():
+        bad = table.names[int(np.argmax(all_missing))]
+        raise PhismError(f"{table.source}: spectrum '{bad}' has no values (all missing); "
+                         "remove it")
+    return table
+
+
+def scene_wavelengths(src: Scene) -> np.ndarray:
+    if src.wavelength_nm is None:
+        raise PhismError(f"{src.path}: the scene has no wavelengths, so the library cannot be "
+                         "put on its bands; pass --wavelengths (START:STOP in nm, one value "
+                         "per band, or a file of values)")
+    return src.wavelength_nm
+
+
+def unmix_table_to_csv(table: SpectralTable, unmixer: Unmixer, setup: MixingSetup,
+                       path: Path, params_path: Path | None) -> dict[str, Any]:
+    fit = unmix_spectra(unmixer, setup, table)
+    write_abundance_csv(path, table.names, setup.mixing.names, fit.abundances.numpy(),
+                        fit.rms.numpy())
+    if params_path is not None:
+        write_params_csv(params_path, parameter_rows(setup, fit.generator_params,
+                                                     fit.abundances, table.names))
+    return {"n_spectra": len(table.names), "mean_rms": float(fit.rms.mean())}
+
+
+def unmix_scene_to_raster(src: Scene, unmixer: Unmixer, setup: MixingSetup, path: Path,
+                          name: Path, kind: str, tile_size: int,
+                          params_path: Path | None,
+                          on_tile: Callable[[int], None] | None = None) -> dict[str, Any]:
+    """Abundances of every pixel of `src` into a raster at `path` (reported as `name`)."""
+    spec = abundance_spec(src, setup, unmixer.method, tile_size)
+    with RasterWriter(path, spec, kind, name=name) as writer:
+        summary = unmix_scene(src, unmixer, setup, writer, tile_size=tile_size,
+                              on_tile=on_tile)
+        if summary.valid_pixels == 0:
+            raise no_valid_pixels(src.path)
+    if params_path is not None:
+        mean = summary.mean_params()
+        rows = [] if mean is None else parameter_rows(
+            setup, mean[None], None, ["scene (abundance-weighted mean)"])
+        write_params_csv(params_path, rows)
+    return {"n_spectra": summary.valid_pixels, "pixels": summary.pixels,
+            "mean_rms": summary.rms_sum / summary.valid_pixels}
