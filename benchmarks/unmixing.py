@@ -170,7 +170,7 @@ def run_feely(args: argparse.Namespace, root: Path, log) -> dict:
         scores = feely_scores(fit.abundances.numpy(), fit.rms.numpy(), inputs)
         row = {"method": label, "unmixer": method, "form": form, "settings": kw, "note": note,
                "bands": int(setup.bands.sum()), **scores,
-               "train_seconds": fit_seconds if unmixer.uses_network else None,
+               "train_seconds": fit_seconds if unmixer.uses_network(setup.mixing) else None,
                "unmix_seconds": seconds, "seconds_per_spectrum": seconds / n}
         rows.append(row)
         log(f"Feely {label}: sq error {row['sq_error']:.4f}, rms {row['rms']:.4g}, "
@@ -258,7 +258,7 @@ def run_samson(args: argparse.Namespace, root: Path, log) -> dict:
         row = {"method": method, "endmembers": "reference M",
                **abundance_rmse(fit.abundances.numpy(), reference),
                "rms": float(fit.rms.mean()), "sam_deg": 0.0,
-               "train_seconds": fit_seconds if unmixer.uses_network else None,
+               "train_seconds": fit_seconds if unmixer.uses_network(setup.mixing) else None,
                "unmix_seconds": seconds, "seconds_per_spectrum": seconds / len(pixels)}
         if method == "hybrid":
             row["note"] = ("no generated endmembers, so the abs steps have nothing to move: "

@@ -29,7 +29,7 @@ class LinearMixing(ForwardModel):
 
     def __init__(self, spectra: Tensor, names: Sequence[str],
                  generator: EndmemberGenerator | None = None,
-                 generated: dict[int, int] | None = None, form: str = "anchored") -> None:
+                 generated: dict[int, int] | None = None, form: str = "rendered") -> None:
         if form not in ENDMEMBER_FORMS:
             raise ValueError(f"unknown endmember form {form!r}; use one of "
                              f"{', '.join(ENDMEMBER_FORMS)}")

@@ -44,9 +44,8 @@ class Unmixer:
         self.seed = seed
         self.device = device
 
-    @property
-    def uses_network(self) -> bool:
-        return self.method in ("net", "hybrid")
+    def uses_network(self, mixing: LinearMixing) -> bool:
+        return self.method == "net" or (self.method == "hybrid" and bool(mixing.generated))
 
     def fit(self, mixing: LinearMixing) -> Unmixer:
         self.mixing_ = mixing
@@ -56,7 +55,9 @@ class Unmixer:
         self.batch_size_ = max(16, 2**25 // (mixing.n_endmembers * mixing.n_bands)) \
             if per_spectrum else 4096
         self.network_ = None
-        if self.uses_network:
+        # Without generated endmembers hybrid is FCLS: the network's start would be
+        # overwritten by the first exact solve, so it is not trained.
+        if self.uses_network(mixing):
             self.network_ = InverseRenderingNet(steps=self.net_steps, seed=self.seed,
                                                 device=self.device).fit(mixing)
         return self
@@ -68,7 +69,7 @@ class Unmixer:
         b = torch.as_tensor(spectra, dtype=torch.float64)
         w = None if weights is None else torch.as_tensor(weights, dtype=torch.float64)
         mixing = self.mixing_
-        if self.method == "fcls":
+        if self.network_ is None and self.method != "abs":  # fcls, or hybrid with no physics
             return fcls_unmix(mixing.base_endmembers(), b, w)
         if self.method == "abs":
             return analysis_by_synthesis(mixing, b, w, self.epochs, self.steps, self.lr)

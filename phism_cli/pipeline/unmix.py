@@ -39,7 +39,7 @@ class MixingSetup:
 
 def build_mixing(library: SpectralTable, axis: np.ndarray, axis_unit: str, input_name: str,
                  minerals: dict[str, Mineral] | None = None, dispersion_path: Path | None = None,
-                 form: str = "anchored",
+                 form: str = "rendered",
                  axis_range: tuple[float, float] | None = None) -> MixingSetup:
     """Put `library` on the input axis, drop bands it cannot give (or outside `axis_range`,
     in the input's axis unit), attach the physics."""
