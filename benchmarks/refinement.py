@@ -30,15 +30,14 @@ import numpy as np  # noqa: E402
 import torch  # noqa: E402
 from common import data_root, fmt, machine, machine_line, write_results  # noqa: E402
 
-from phism_cli.inversion.refine import LatentRefiner  # noqa: E402
+from phism_cli.inversion.refine import LatentRefiner, refine_batch_size  # noqa: E402
 from phism_cli.io import open_scene  # noqa: E402
 from phism_cli.model import PhismEncoder  # noqa: E402
 from phism_cli.model.estimator import psnr_db  # noqa: E402
-from phism_cli.pipeline.encode import REFINE_BATCH  # noqa: E402
 from phism_cli.pipeline.pixels import valid_mask  # noqa: E402
 
 DEFAULT_OUT = Path(__file__).resolve().parent / "results" / "refinement.md"
-BATCH = REFINE_BATCH
+BATCH = refine_batch_size("cpu")
 SCENES = {
     "indian_pines": ("Indian Pines", "indian_pines/Indian_pines_corrected.mat",
                      "indian_pines_corrected", (400.0, 2500.0)),

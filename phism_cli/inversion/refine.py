@@ -10,7 +10,14 @@ from phism_cli.forward.bumps import BumpModel
 from phism_cli.inversion.optimise import minimise_in_bounds
 from phism_cli.model.renderer import SpectralRenderer
 
-__all__ = ["LatentRefiner"]
+__all__ = ["LatentRefiner", "refine_batch_size"]
+
+
+def refine_batch_size(device: str | torch.device) -> int:
+    """Pixels per optimisation problem: on a CPU its autograd graph then stays in cache
+    (1024 ran 2.5x faster than 4096); a GPU wants all it can get (65,536 ran 18x faster than
+    1024 on an H100)."""
+    return 65536 if torch.device(device).type == "cuda" else 1024
 
 
 class LatentRefiner:

@@ -9,7 +9,7 @@ from dataclasses import dataclass, field
 import numpy as np
 
 from phism_cli.errors import PhismError
-from phism_cli.inversion.refine import LatentRefiner
+from phism_cli.inversion.refine import LatentRefiner, refine_batch_size
 from phism_cli.io.rasters import RasterWriter
 from phism_cli.io.scene import Scene
 from phism_cli.model.estimator import PhismEncoder
@@ -17,24 +17,23 @@ from phism_cli.model.renderer import SpectralRenderer
 from phism_cli.pipeline.metrics import ReconstructionMetrics
 from phism_cli.pipeline.pixels import valid_mask
 
-REFINE_BATCH = 1024  # pixels per optimisation problem: its autograd graph stays in cache
-
 
 @dataclass
 class Refinement:
     """`encode --refine`: the refiner and reconstruction metrics before and after it."""
 
     refiner: LatentRefiner
+    batch_size: int
     before: ReconstructionMetrics = field(default_factory=ReconstructionMetrics)
     after: ReconstructionMetrics = field(default_factory=ReconstructionMetrics)
     seconds: float = 0.0
 
-    def apply(self, encoder: PhismEncoder, pixels: np.ndarray, latent: np.ndarray,
-              batch_size: int) -> np.ndarray:
+    def apply(self, encoder: PhismEncoder, pixels: np.ndarray,
+              latent: np.ndarray) -> np.ndarray:
         start = time.perf_counter()
         out = np.empty_like(latent)
-        for first in range(0, len(pixels), batch_size):
-            chunk = slice(first, first + batch_size)
+        for first in range(0, len(pixels), self.batch_size):
+            chunk = slice(first, first + self.batch_size)
             out[chunk] = self.refiner.refine(pixels[chunk], latent[chunk])
         self.seconds += time.perf_counter() - start
         finite = np.isfinite(out).all(axis=1)
@@ -59,7 +58,7 @@ def make_refinement(encoder: PhismEncoder, steps: int, lr: float,
                          "renderer, and this encoder has a learned MLP decoder; encode "
                          "without --refine or use a --decoder basis model")
     device = next(encoder.model_.parameters()).device
-    return Refinement(LatentRefiner(renderer, steps, lr, device))
+    return Refinement(LatentRefiner(renderer, steps, lr, device), refine_batch_size(device))
 
 
 def encode_scene(scene: Scene, encoder: PhismEncoder, writer: RasterWriter,
@@ -81,8 +80,7 @@ def encode_scene(scene: Scene, encoder: PhismEncoder, writer: RasterWriter,
         if mask.any():
             latent = encoder.transform(block[mask], batch_size=batch_size)
             if refinement is not None:
-                latent = refinement.apply(encoder, block[mask], latent,
-                                          min(batch_size, REFINE_BATCH))
+                latent = refinement.apply(encoder, block[mask], latent)
             nonfinite = ~np.isfinite(latent).all(axis=1)
             latent[nonfinite] = np.nan
             nonfinite_total += int(nonfinite.sum())
