@@ -42,9 +42,10 @@ class LatentRefiner:
         start = torch.as_tensor(latent, dtype=torch.float32, device=self.device)
         finite = torch.isfinite(start).all(dim=1)
         lower, upper = (b.to(self.device) for b in self.model.bounds())
+        target = target[finite]  # once, not in every step
 
         def loss(params: torch.Tensor) -> torch.Tensor:
-            return ((self.model.render(params) - target[finite]) ** 2).mean(dim=1)
+            return ((self.model.render(params) - target) ** 2).mean(dim=1)
 
         out = start.clone()
         if finite.any():

@@ -63,9 +63,9 @@ def analysis_by_synthesis(mixing: LinearMixing, spectra: Tensor, weights: Tensor
     b = spectra.to(torch.float64)
     n = b.shape[0]
     w = None if weights is None else weights.to(torch.float64)
-    endmembers = mixing.base_endmembers().expand(n, -1, -1).clone()
     if not mixing.generated:
         return fcls_unmix(mixing.base_endmembers(), b, w)
+    endmembers = mixing.base_endmembers().expand(n, -1, -1).clone()
     params = mixing.initial_generator_params().to(torch.float64).expand(n, -1, -1).clone()
     lower, upper = (t.to(torch.float64) for t in mixing.generator_bounds())
     index = mixing.generated_index
