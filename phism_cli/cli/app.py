@@ -8,9 +8,11 @@ from typing import Annotated
 import typer
 
 from phism_cli.cli import options as opt
+from phism_cli.cli.degrade import degrade
 from phism_cli.cli.encode import encode
 from phism_cli.cli.endmembers import endmembers
 from phism_cli.cli.fit_encoder import fit_encoder
+from phism_cli.cli.fuse import fuse
 from phism_cli.cli.info import info
 from phism_cli.cli.predict import predict
 from phism_cli.cli.render import render
@@ -30,6 +32,8 @@ app.command("train-head")(train_head)
 app.command("predict")(predict)
 app.command("unmix")(unmix)
 app.command("endmembers")(endmembers)
+app.command("degrade")(degrade)
+app.command("fuse")(fuse)
 
 
 def _version(value: bool) -> None:

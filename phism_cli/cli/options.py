@@ -43,6 +43,16 @@ Variable = Annotated[str | None, typer.Option(
     "--variable", help="Variable to read from a .mat file (default: the largest 3-D array).")]
 OutputPath = Annotated[Path, typer.Option("--output", "-o", help="Output path.")]
 
+# A multispectral sensor's spectral response (degrade, fuse).
+Srf = Annotated[Path | None, typer.Option(
+    "--srf", help="Spectral response of the multispectral bands: a CSV (wavelength_nm or "
+    "wavelength_um, then one column per band, named in the header) or a .mat table "
+    "(wavelength, then one column per band).")]
+SrfColumns = Annotated[str | None, typer.Option(
+    "--srf-columns", metavar="COLUMNS", help="Bands of --srf to use, by file column (1-based; "
+    "column 1 is the wavelength): numbers, ranges such as 3-6, or CSV header names, "
+    "comma-separated (default: every band column).")]
+
 # Encoder hyper-parameters (fit-encoder, and encode without -m).
 Components = Annotated[int, typer.Option(
     "--components", "-k", min=1, max=256, help="Number of spectral components K.")]

@@ -119,3 +119,40 @@ def plot_split(pixels: LabelledPixels, split: Split, shapes: Sequence[tuple[int,
     fig.tight_layout(rect=(0, 0.05, 1, 0.95))
     fig.savefig(path, format="png", dpi=110, metadata=PNG_METADATA)
     plt.close(fig)
+
+
+def plot_fusion(images: dict[str, np.ndarray], endmembers: np.ndarray,
+                wavelength_nm: np.ndarray, path: Path) -> None:
+    """The `fuse --plot` figure: the endmember spectra and quicklooks of the low-res cube
+    (upsampled), the multispectral image and the fused cube, each stretched to its 2-98 %."""
+    plt = _pyplot()
+    fig = plt.figure(figsize=(12, 7.5))
+    grid = fig.add_gridspec(2, 3, height_ratios=[1, 1.25])
+    ax = fig.add_subplot(grid[0, :])
+    order = np.argsort(wavelength_nm)
+    for k, spectrum in enumerate(endmembers):
+        ax.plot(wavelength_nm[order], spectrum[order], lw=1, label=f"endmember {k + 1}")
+    ax.set_xlabel("wavelength (nm)")
+    ax.set_title(f"{len(endmembers)} endmembers (NMF of the low-resolution cube)", fontsize=9)
+    ax.legend(fontsize=6, ncol=max(1, len(endmembers) // 4), loc="upper right")
+    titles = {"hsi": "low-res hyperspectral (upsampled)", "msi": "multispectral",
+              "fused": "fused"}
+    for column, (name, title) in enumerate(titles.items()):
+        panel = fig.add_subplot(grid[1, column])
+        panel.imshow(_stretch(images[name]), interpolation="nearest")
+        panel.set_title(title, fontsize=9)
+        panel.set_axis_off()
+    fig.tight_layout()
+    fig.savefig(path, format="png", dpi=100, metadata=PNG_METADATA)
+    plt.close(fig)
+
+
+def _stretch(image: np.ndarray) -> np.ndarray:
+    """An RGB (or grey, when all bands are one) picture in [0, 1]; NaN as white."""
+    out = np.ones_like(image, dtype=np.float64)
+    finite = np.isfinite(image).all(axis=-1)
+    if finite.any():
+        low, high = np.percentile(image[finite], [2, 98], axis=0)
+        scaled = (image - low) / np.where(high > low, high - low, 1.0)
+        out[finite] = np.clip(scaled[finite], 0, 1)
+    return out

@@ -17,16 +17,41 @@ def is_array_path(path: Path) -> bool:
     return path.suffix.lower() in _ARRAY_SUFFIXES
 
 
+def load_cube(path: Path, variable: str | None = None) -> np.ndarray:
+    """A (rows, cols, bands) cube from .npy or .mat. A 2-D array is one band (a panchromatic
+    image): taken when `variable` names it, or when the file holds no 3-D array."""
+    if path.suffix.lower() == ".npy":
+        array = _load_npy(path)
+    else:
+        contents = _read_mat(path)
+        cubes, images = _numeric_variables(contents, 3), _numeric_variables(contents, 2)
+        if variable is not None and variable in images and variable not in cubes:
+            array = images[variable]
+        elif variable is None and not cubes and images:
+            array = max(images.values(), key=lambda a: a.size)
+        else:
+            array = _pick_variable(path, cubes, variable, 3)
+    return _checked(path, array[:, :, None] if array.ndim == 2 else array, 3)
+
+
 def load_array(path: Path, variable: str | None = None, ndim: int = 3) -> np.ndarray:
     """Load a numeric array from .npy or .mat; for .mat pick `variable` or the largest one."""
     if path.suffix.lower() == ".npy":
-        try:
-            array = np.load(path, mmap_mode="r", allow_pickle=False)
-        except Exception as exc:  # numpy raises several types for damaged files
-            raise SceneError(f"{path}: not a readable .npy array ({_reason(exc)}); write it "
-                             "again with numpy.save") from None
+        array = _load_npy(path)
     else:
-        array = _load_mat_variable(path, variable, ndim)
+        array = _pick_variable(path, _numeric_variables(_read_mat(path), ndim), variable, ndim)
+    return _checked(path, array, ndim)
+
+
+def _load_npy(path: Path) -> np.ndarray:
+    try:
+        return np.load(path, mmap_mode="r", allow_pickle=False)
+    except Exception as exc:  # numpy raises several types for damaged files
+        raise SceneError(f"{path}: not a readable .npy array ({_reason(exc)}); write it "
+                         "again with numpy.save") from None
+
+
+def _checked(path: Path, array: np.ndarray, ndim: int) -> np.ndarray:
     if array.ndim != ndim:
         raise SceneError(f"{path}: expected a {ndim}-D array, found shape {array.shape}")
     if array.dtype.kind not in "biuf":
@@ -42,21 +67,28 @@ def _reason(exc: Exception) -> str:
     return text if len(text) <= 120 else text[:120] + "..."
 
 
-def _load_mat_variable(path: Path, variable: str | None, ndim: int) -> np.ndarray:
+def _read_mat(path: Path) -> dict[str, object]:
     from scipy.io import loadmat
     from scipy.io.matlab import MatReadError
 
     try:
-        contents = loadmat(path)
+        return loadmat(path)
     except MatReadError as exc:
         raise SceneError(f"{path}: not a readable MATLAB v5 file ({_reason(exc)}); v7.3 files "
                          "must be converted to .npy first") from None
     except Exception as exc:  # scipy raises many types for damaged files
         raise SceneError(f"{path}: not a readable MATLAB file, it looks damaged "
                          f"({_reason(exc)})") from None
-    candidates = {k: v for k, v in contents.items()
-                  if not k.startswith("__") and isinstance(v, np.ndarray)
-                  and v.dtype.kind in "biuf" and v.ndim == ndim}
+
+
+def _numeric_variables(contents: dict[str, object], ndim: int) -> dict[str, np.ndarray]:
+    return {k: v for k, v in contents.items()
+            if not k.startswith("__") and isinstance(v, np.ndarray)
+            and v.dtype.kind in "biuf" and v.ndim == ndim}
+
+
+def _pick_variable(path: Path, candidates: dict[str, np.ndarray], variable: str | None,
+                   ndim: int) -> np.ndarray:
     if variable is not None:
         if variable not in candidates:
             raise SceneError(f"{path}: no {ndim}-D numeric variable {variable!r}; "
@@ -76,7 +108,7 @@ class ArrayScene(Scene):
                  keep_bad_bands: bool = False) -> None:
         super().__init__(keep_bad_bands)
         self.path = path
-        self._array = load_array(path, variable)
+        self._array = load_cube(path, variable)
         self.height, self.width, n_bands = self._array.shape
         self.source_dtype = self._array.dtype
         self.bands = default_band_info(n_bands)

@@ -216,9 +216,13 @@ def open_scene(
     wavelengths: str | None = None,
     variable: str | None = None,
     ignore_wavelengths: bool = False,
+    fwhm: str | None = None,
+    flag_prefix: str = "--",
 ) -> Scene:
     """Open and validate any supported scene. `wavelengths` overrides or supplies wavelengths
-    (a flag spec); `ignore_wavelengths` drops the file's wavelengths and fwhm."""
+    and `fwhm` the band widths (flag specs; one number gives every band that width);
+    `ignore_wavelengths` drops the file's wavelengths and fwhm. Messages call the two flags
+    `{flag_prefix}wavelengths` and `{flag_prefix}fwhm` (e.g. "--msi-" for a second scene)."""
     from phism_cli.io.arrays import ArrayScene, is_array_path
     from phism_cli.io.envi import EnviScene, find_envi_pair
     from phism_cli.io.outputs import refuse_partial
@@ -242,7 +246,9 @@ def open_scene(
         if ignore_wavelengths:
             scene.bands = BandInfo(None, None, scene.bands.good, scene.bands.names)
         if wavelengths is not None:
-            _override_wavelengths(scene, wavelengths)
+            _override_wavelengths(scene, wavelengths, f"{flag_prefix}wavelengths")
+        if fwhm is not None:
+            _override_fwhm(scene, fwhm, f"{flag_prefix}fwhm")
         if scene.height < 1 or scene.width < 1 or len(scene.bands.good) < 1:
             raise SceneError(f"{path}: the scene is empty ({scene.height} rows x {scene.width} "
                              f"columns x {len(scene.bands.good)} bands)")
@@ -253,7 +259,7 @@ def open_scene(
     return scene
 
 
-def _override_wavelengths(scene: Scene, spec: str) -> None:
+def _override_wavelengths(scene: Scene, spec: str, flag: str = "--wavelengths") -> None:
     from phism_cli.io.wavelengths import parse_wavelength_spec
 
     n_source = len(scene.bands.good)
@@ -262,7 +268,32 @@ def _override_wavelengths(scene: Scene, spec: str) -> None:
     except ValueError as exc:
         shown = spec if len(spec) <= 40 else spec[:40] + "..."
         raise SceneError(
-            f"--wavelengths {shown!r}: {exc}; {scene.path} has {n_source} bands "
+            f"{flag} {shown!r}: {exc}; {scene.path} has {n_source} bands "
             "(give START:STOP in nm, one value per band, or a file of values)"
         ) from None
     scene.bands = BandInfo(wl, scene.bands.fwhm_nm, scene.bands.good, scene.bands.names)
+
+
+def _override_fwhm(scene: Scene, spec: str, flag: str = "--fwhm") -> None:
+    """Band widths (FWHM, nm) from a flag: one value for every band, or a wavelength spec."""
+    from phism_cli.io.wavelengths import parse_wavelength_spec
+
+    n_source = len(scene.bands.good)
+    try:
+        single = float(spec)
+    except ValueError:
+        single = None
+    try:
+        if single is not None and n_source > 1:
+            widths = parse_wavelength_spec(spec, 1).repeat(n_source)
+        else:
+            widths = parse_wavelength_spec(spec, n_source)
+    except ValueError as exc:
+        shown = spec if len(spec) <= 40 else spec[:40] + "..."
+        phrase = str(exc).replace("wavelengths given", "widths given")
+        raise SceneError(
+            f"{flag} {shown!r}: {phrase}; {scene.path} has {n_source} bands (give one width "
+            "in nm for every band, one value per band, START:STOP, or a file of values)"
+        ) from None
+    scene.bands = BandInfo(scene.bands.wavelength_nm, widths, scene.bands.good,
+                           scene.bands.names)

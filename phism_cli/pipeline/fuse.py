@@ -1,0 +1,255 @@
+"""Fusion below the command line: fit the inversion on the low-resolution grid, then stream
+the high-resolution grid tile by tile, writing the fused cube (and abundances) and scoring
+the self-checks as it goes.
+
+Memory: training holds the low-resolution cube (ratio^2 times smaller than the output); the
+high-resolution side is read, fused and written one tile at a time.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+from rasterio.windows import Window
+
+from phism_cli.errors import PhismError, no_valid_pixels
+from phism_cli.forward.response import SpectralResponse
+from phism_cli.inversion.fusion import FusionModel
+from phism_cli.io.rasters import RasterSpec, RasterWriter
+from phism_cli.io.scene import Scene, iter_windows, json_value
+from phism_cli.pipeline.fusion_grid import FusionGrid
+from phism_cli.pipeline.pixels import valid_mask
+from phism_cli.pipeline.quality import FusionQuality
+from phism_cli.pipeline.resample import block_mean
+
+__all__ = ["FusionChecks", "Quicklook", "abundance_spec", "check_reference", "fuse_scene",
+           "fused_spec", "msi_on_lowres_grid", "report_line", "write_endmembers"]
+
+FUSED_FORMAT = "phism-fused"
+ABUNDANCE_FORMAT = "phism-abundances"
+
+
+@dataclass
+class FusionChecks:
+    """Self-checks accumulated while streaming: the fused cube averaged back to the low-res
+    grid against the hyperspectral input, the response applied to it against the
+    multispectral input (after radiometric matching), and (optional) a high-resolution
+    reference."""
+
+    lowres: FusionQuality
+    msi: FusionQuality
+    reference: FusionQuality | None = None
+    fused_pixels: int = 0
+
+    def as_dict(self, ratio: int) -> dict[str, Any]:
+        out: dict[str, Any] = {"fused_pixels": self.fused_pixels,
+                               "check_lowres": self.lowres.as_dict(),
+                               "check_msi": self.msi.as_dict()}
+        if self.reference is not None:
+            out["reference"] = self.reference.as_dict(ratio)
+        return out
+
+
+@dataclass
+class Quicklook:
+    """Every `step`-th pixel of three bands of each image, for the --plot picture."""
+
+    step: int
+    hsi_bands: list[int]
+    msi_bands: list[int]
+    images: dict[str, np.ndarray] = field(default_factory=dict)
+
+    @classmethod
+    def for_grid(cls, grid: FusionGrid, wavelength_nm: np.ndarray,
+                 response: SpectralResponse, size: int = 480) -> Quicklook:
+        step = max(1, math.ceil(max(grid.height, grid.width) / size))
+        hsi_bands = [int(np.argmin(np.abs(wavelength_nm - w))) for w in (640.0, 550.0, 460.0)]
+        centres = response.centre_nm
+        msi_bands = [int(np.argmin(np.abs(centres - w))) for w in (640.0, 550.0, 460.0)]
+        rows, cols = math.ceil(grid.height / step), math.ceil(grid.width / step)
+        images = {name: np.full((rows, cols, 3), np.nan, dtype=np.float32)
+                  for name in ("hsi", "msi", "fused")}
+        return cls(step, hsi_bands, msi_bands, images)
+
+    def add(self, window: Window, hsi: np.ndarray, msi: np.ndarray, fused: np.ndarray) -> None:
+        first_row = -window.row_off % self.step
+        first_col = -window.col_off % self.step
+        rows = slice((window.row_off + first_row) // self.step,
+                     (window.row_off + window.height - 1) // self.step + 1)
+        cols = slice((window.col_off + first_col) // self.step,
+                     (window.col_off + window.width - 1) // self.step + 1)
+        pick = (slice(first_row, None, self.step), slice(first_col, None, self.step))
+        self.images["msi"][rows, cols] = msi[pick][..., self.msi_bands]
+        self.images["fused"][rows, cols] = fused[pick][..., self.hsi_bands]
+        self.images["hsi"][rows, cols] = hsi[pick][..., self.hsi_bands]
+
+
+def fuse_scene(hsi: Scene, msi: Scene, grid: FusionGrid, model: FusionModel,
+               writer: RasterWriter, abundance_writer: RasterWriter | None = None,
+               reference: Scene | None = None, quicklook: Quicklook | None = None,
+               tile_size: int = 256,
+               on_tile: Callable[[int], None] | None = None) -> FusionChecks:
+    """Fuse every high-resolution pixel, tile by tile (tiles aligned to the low-res grid)."""
+    ratio = grid.ratio
+    response = model.response_
+    checks = FusionChecks(FusionQuality(hsi.count), FusionQuality(msi.count),
+                          None if reference is None else FusionQuality(hsi.count))
+    tile = max(ratio, tile_size // ratio * ratio)
+    for window in iter_windows(grid.height, grid.width, tile):
+        rows = (window.row_off, window.row_off + window.height)
+        cols = (window.col_off, window.col_off + window.width)
+        lowres = hsi.read(Window(cols[0] // ratio, rows[0] // ratio,
+                                 math.ceil(window.width / ratio),
+                                 math.ceil(window.height / ratio)))
+        msi_block = msi.read(window)
+        prior = model.prior_window(rows, cols)
+        valid = valid_mask(msi_block) & _repeat(valid_mask(lowres), ratio)
+        if prior is not None:
+            valid &= np.isfinite(prior).all(axis=-1)  # the bilinear taps reach nodata
+        fused = np.full((*valid.shape, hsi.count), np.nan, dtype=np.float32)
+        abundances = np.full((*valid.shape, model.n_endmembers_), np.nan, dtype=np.float32)
+        if valid.any():
+            abundances[valid] = model.transform(msi_block[valid],
+                                                None if prior is None else prior[valid])
+            fused[valid] = model.mix(abundances[valid])
+            detail = model.detail_window(rows, cols)
+            if detail is not None:
+                fused[valid] += detail[valid]
+            checks.fused_pixels += int(valid.sum())
+            checks.msi.update(model.matched(msi_block[valid]), response.apply(fused[valid]))
+        writer.write(window, fused)
+        if abundance_writer is not None:
+            abundance_writer.write(window, abundances)
+        checks.lowres.update(lowres.reshape(-1, hsi.count),
+                             block_mean(fused, ratio).reshape(-1, hsi.count))
+        if reference is not None and checks.reference is not None:
+            truth = reference.read(window)
+            both = valid & valid_mask(truth)
+            checks.reference.update(truth[both], fused[both])
+        if quicklook is not None:
+            quicklook.add(window, _repeat(lowres, ratio), msi_block, fused)
+        if on_tile is not None:
+            on_tile(window.height * window.width)
+    if checks.fused_pixels == 0:
+        raise no_valid_pixels(f"{hsi.path} and {msi.path}", "pixel in both")
+    return checks
+
+
+def msi_on_lowres_grid(msi: Scene, grid: FusionGrid, tile_size: int = 256) -> np.ndarray:
+    """(h, w, M): the multispectral image averaged over ratio x ratio blocks, tile by tile."""
+    ratio = grid.ratio
+    out = np.full((grid.height // ratio, grid.width // ratio, msi.count), np.nan,
+                  dtype=np.float32)
+    for window in iter_windows(grid.height, grid.width, max(ratio, tile_size // ratio * ratio)):
+        rows = slice(window.row_off // ratio, (window.row_off + window.height) // ratio)
+        cols = slice(window.col_off // ratio, (window.col_off + window.width) // ratio)
+        out[rows, cols] = block_mean(msi.read(window), ratio)
+    return out
+
+
+def _repeat(lowres: np.ndarray, ratio: int) -> np.ndarray:
+    """Each low-resolution pixel repeated over its ratio x ratio high-resolution block."""
+    return np.repeat(np.repeat(lowres, ratio, axis=0), ratio, axis=1)
+
+
+def check_reference(reference: Scene, grid: FusionGrid, hsi: Scene) -> None:
+    if (reference.height, reference.width) != (grid.height, grid.width):
+        raise PhismError(f"--reference {reference.path}: {reference.height} x "
+                         f"{reference.width} pixels, but the fused cube is {grid.height} x "
+                         f"{grid.width} (the multispectral grid); give the high-resolution "
+                         "reference on that grid")
+    if reference.count != hsi.count:
+        raise PhismError(f"--reference {reference.path}: {reference.count} bands, but "
+                         f"{hsi.path} has {hsi.count}; give a reference with the "
+                         "hyperspectral bands")
+
+
+def _band_metadata(wavelength_nm: np.ndarray, fwhm_nm: np.ndarray | None
+                   ) -> tuple[list[str], list[dict[str, str]]]:
+    names = [f"band {i + 1} ({w:.2f} Nanometers)" for i, w in enumerate(wavelength_nm)]
+    tags = []
+    for i, w in enumerate(wavelength_nm):
+        tag = {"wavelength": f"{w:.4f}", "wavelength_units": "Nanometers"}
+        if fwhm_nm is not None:
+            tag["fwhm"] = f"{fwhm_nm[i]:.4f}"
+        tags.append(tag)
+    return names, tags
+
+
+def _source(scene: Scene) -> dict[str, Any]:
+    return {"path": str(scene.path), "format": scene.format, "bands": scene.count,
+            "scale": json_value(scene.scale), "offset": json_value(scene.offset),
+            "nodata": json_value(scene.nodata)}
+
+
+def fused_spec(hsi: Scene, msi: Scene, grid: FusionGrid, model: FusionModel,
+               tile_size: int, settings: dict[str, Any]) -> RasterSpec:
+    """The fused cube: the hyperspectral bands (wavelengths, fwhm) on the multispectral grid."""
+    from phism_cli import __version__
+
+    wavelength_nm = np.asarray(hsi.wavelength_nm, dtype=np.float64)
+    names, tags = _band_metadata(wavelength_nm, hsi.fwhm_nm)
+    coords = {"wavelength_nm": [float(w) for w in wavelength_nm]}
+    if hsi.fwhm_nm is not None:
+        coords["fwhm_nm"] = [float(w) for w in hsi.fwhm_nm]
+    return RasterSpec(
+        height=grid.height, width=grid.width, channel_names=names, crs=grid.crs,
+        transform=grid.transform, tile_size=tile_size, variable="fused",
+        channel_coords=coords, band_tags=tags,
+        metadata={"format": FUSED_FORMAT, "format_version": 1, "phism_version": __version__,
+                  "variable": "fused", "method": settings["method"], "ratio": grid.ratio,
+                  "settings": settings, "response": model.response_.describe(),
+                  "hsi": _source(hsi), "msi": _source(msi), "notes": grid.notes},
+    )
+
+
+def abundance_spec(hsi: Scene, grid: FusionGrid, model: FusionModel, tile_size: int,
+                   endmembers_file: str, method: str) -> RasterSpec:
+    """The abundance maps: one band per endmember; spectra in the metadata and a CSV."""
+    from phism_cli import __version__
+
+    names = [f"endmember {k + 1}" for k in range(model.n_endmembers_)]
+    return RasterSpec(
+        height=grid.height, width=grid.width, channel_names=names, crs=grid.crs,
+        transform=grid.transform, tile_size=tile_size, variable="abundance",
+        channel_units=["1"] * model.n_endmembers_,
+        metadata={"format": ABUNDANCE_FORMAT, "format_version": 1,
+                  "phism_version": __version__, "variable": "abundance",
+                  "method": method, "endmembers": names,
+                  "endmembers_file": endmembers_file,
+                  "wavelength_nm": [float(w) for w in np.asarray(hsi.wavelength_nm)],
+                  "endmember_spectra": model.endmembers_.round(7).tolist(),
+                  "note": "the fused spectrum of a pixel is the sum over endmembers of its "
+                          "abundance times the endmember's spectrum" + (
+                              ", plus what NMF leaves unexplained in the low-resolution "
+                              "cube, upsampled" if model.uses_detail else "")},
+    )
+
+
+def write_endmembers(path: Path, model: FusionModel, wavelength_nm: np.ndarray) -> None:
+    """The endmember spectra as a spectral-library CSV (`phism unmix --library` reads it)."""
+    from phism_cli.io.spectral_tables import SpectralTable, write_table_csv
+
+    names = [f"endmember {k + 1}" for k in range(model.n_endmembers_)]
+    write_table_csv(path, SpectralTable(np.asarray(wavelength_nm), "wavelength_nm", names,
+                                        model.endmembers_))
+
+
+def report_line(output: object, checks: FusionChecks) -> str:
+    """One line for stderr: the self-checks (and the reference scores when given)."""
+    def scores(quality: FusionQuality) -> str:
+        text = f"PSNR {quality.psnr_db:.2f} dB"
+        sam = quality.sam_deg
+        return text if sam is None else f"{text}, SAM {sam:.2f} deg"
+
+    line = (f"wrote {output}: {checks.fused_pixels} pixels; averaged back vs the low-res "
+            f"input {scores(checks.lowres)}; through the response vs the multispectral "
+            f"input {scores(checks.msi)}")
+    if checks.reference is not None:
+        line += f"; vs the reference {scores(checks.reference)}"
+    return line
