@@ -18,20 +18,16 @@ def is_array_path(path: Path) -> bool:
 
 
 def load_cube(path: Path, variable: str | None = None) -> np.ndarray:
-    """A (rows, cols, bands) cube from .npy or .mat. A 2-D array is one band (a panchromatic
-    image): taken when `variable` names it, or when the file holds no 3-D array."""
+    """A (rows, cols, bands) cube from .npy or .mat. A 2-D .mat variable is read as one band
+    (a panchromatic image) when `variable` names it: a 2-D array found by default is as
+    likely a label map or a (pixels, bands) table."""
     if path.suffix.lower() == ".npy":
-        array = _load_npy(path)
-    else:
-        contents = _read_mat(path)
-        cubes, images = _numeric_variables(contents, 3), _numeric_variables(contents, 2)
-        if variable is not None and variable in images and variable not in cubes:
-            array = images[variable]
-        elif variable is None and not cubes and images:
-            array = max(images.values(), key=lambda a: a.size)
-        else:
-            array = _pick_variable(path, cubes, variable, 3)
-    return _checked(path, array[:, :, None] if array.ndim == 2 else array, 3)
+        return _checked(path, _load_npy(path), 3)
+    contents = _read_mat(path)
+    cubes, images = _numeric_variables(contents, 3), _numeric_variables(contents, 2)
+    if variable is not None and variable in images and variable not in cubes:
+        return _checked(path, images[variable][:, :, None], 3)
+    return _checked(path, _pick_variable(path, cubes, variable, 3), 3)
 
 
 def load_array(path: Path, variable: str | None = None, ndim: int = 3) -> np.ndarray:

@@ -23,3 +23,19 @@ def test_npy_and_wrong_wavelength_count(tmp_path) -> None:
     assert open_scene(tmp_path / "c.npy").shape == (3, 3, 4)
     with pytest.raises(SceneError, match=r"c\.npy has 4 bands"):
         open_scene(tmp_path / "c.npy", wavelengths="1,2,3")
+
+
+def test_a_named_two_dimensional_mat_variable_is_one_band(tmp_path):
+    from scipy.io import savemat
+
+    from phism_cli.io.arrays import ArrayScene
+
+    image = np.arange(12, dtype=np.float64).reshape(3, 4)
+    savemat(tmp_path / "pan.mat", {"pan": image, "cube": np.ones((2, 2, 3))})
+    scene = ArrayScene(tmp_path / "pan.mat", variable="pan")
+    assert scene.shape == (3, 4, 1)
+    np.testing.assert_array_equal(scene.read()[..., 0], image)
+    assert ArrayScene(tmp_path / "pan.mat").shape == (2, 2, 3)  # the cube by default
+    savemat(tmp_path / "only.mat", {"pan": image})
+    with pytest.raises(SceneError, match="no 3-D numeric variable"):
+        ArrayScene(tmp_path / "only.mat")
