@@ -246,17 +246,10 @@ def _check_readable(path: Path, what: str) -> None:
 
 
 def _read_text(path: Path, what: str) -> str:
-    try:
-        raw = path.read_bytes()
-    except OSError as exc:
-        raise PhismError(f"{path}: cannot read the {what} ({exc.strerror})") from None
-    if b"\0" in raw:
-        raise PhismError(f"{path}: the {what} holds binary bytes, not text; give a text "
-                         "table (or an ENVI library as .sli with its .hdr)")
-    try:
-        return raw.decode("utf-8-sig")
-    except UnicodeDecodeError:
-        return raw.decode("latin-1")
+    from phism_cli.io.files import read_text_file
+
+    return read_text_file(path, f"{path} (the {what})",
+                          "a text table (or an ENVI library as .sli with its .hdr)")
 
 
 def _csv_rows(path: Path, what: str) -> list[tuple[int, list[str]]]:

@@ -172,17 +172,10 @@ def _reason(exc: Exception) -> str:
 
 
 def _read_text(path: Path, option: str) -> str:
-    try:
-        raw = path.read_bytes()
-    except OSError as exc:
-        raise PhismError(f"{option} {path}: cannot read the file ({exc.strerror})") from None
-    if b"\0" in raw:
-        raise PhismError(f"{option} {path}: holds binary bytes, not text; give a CSV table "
-                         "(wavelength_nm,band1,...) or a .mat file")
-    try:
-        return raw.decode("utf-8-sig")
-    except UnicodeDecodeError:
-        return raw.decode("latin-1")
+    from phism_cli.io.files import read_text_file
+
+    return read_text_file(path, f"{option} {path}",
+                          "a CSV table (wavelength_nm,band1,...) or a .mat file")
 
 
 def _read_csv(path: Path, option: str) -> CurveTable:
