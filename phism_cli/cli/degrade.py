@@ -87,7 +87,8 @@ def degrade(
         "this SNR per band (default: none).")] = None,
     seed: opt.Seed = 0,
     fmt: Annotated[str | None, typer.Option(
-        "--format", callback=_format, help="tif (default) or zarr.")] = None,
+        "--format", callback=_format, help="tif (default) or zarr (phism fuse reads "
+        "GeoTIFF pairs, not Zarr).")] = None,
     tile_size: opt.TileSize = 256,
     threads: opt.Threads = None,
     keep_bad_bands: opt.KeepBadBands = False,
@@ -110,8 +111,8 @@ def degrade(
     start = time.perf_counter()
     factor = check_ratio(ratio)
     sigma = check_psf_sigma(psf_sigma, factor)
-    if snr_db is not None and not math.isfinite(snr_db):
-        raise PhismError(f"--snr-db {snr_db}: give a finite number of dB")
+    if snr_db is not None and not (math.isfinite(snr_db) and snr_db >= 0):
+        raise PhismError(f"--snr-db {snr_db:g}: give a finite number of dB, 0 or more")
     paths = output_paths(output, fmt)
     kind = paths["hsi"].suffix[1:]
     with ExitStack() as stack:

@@ -173,7 +173,7 @@ def fuse(
                "width": grid.width, "bands": hsi.count, "msi_bands": msi.count,
                **checks.as_dict(grid.ratio), "response": response.describe(),
                "settings": settings, "notes": grid.notes,
-               "msi_gain": model.msi_gain_, "msi_offset": model.msi_offset_,
+               "msi_gain": model.msi_gain_,
                "abundances": None if abundances is None else str(abundances),
                "plot": None if plot is None else str(plot), "device": torch_device,
                "train_seconds": model.train_seconds_,

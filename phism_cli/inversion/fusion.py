@@ -34,6 +34,7 @@ import torch
 from torch import nn
 
 from phism_cli.errors import PhismError
+from phism_cli.pipeline.pixels import valid_mask
 from phism_cli.pipeline.resample import block_mean, upsample_bilinear
 
 if TYPE_CHECKING:
@@ -114,11 +115,11 @@ class FusionModel:
         self.ratio_ = ratio
         self.response_ = response
         rng = np.random.default_rng(self.seed)
-        valid = np.isfinite(lowres).all(axis=-1)
+        valid = valid_mask(lowres)
         pixels = np.asarray(lowres[valid], dtype=np.float64)
         self._check_fit_input(pixels, response)
         self.n_endmembers_ = self.n_endmembers or min(DEFAULT_ENDMEMBERS, *pixels.shape)
-        self.msi_gain_, self.msi_offset_ = np.ones(response.n_bands), np.zeros(response.n_bands)
+        self.msi_gain_ = np.ones(response.n_bands)
         if msi_lowres is not None:
             self._match_radiometry(lowres, msi_lowres)
         self.scale_ = float(np.mean(np.abs(pixels))) or 1.0
@@ -149,22 +150,22 @@ class FusionModel:
         raise NotImplementedError
 
     def _match_radiometry(self, lowres: np.ndarray, msi_lowres: np.ndarray) -> None:
-        """Per multispectral band, the gain and offset that give its block means the mean and
-        standard deviation of the response applied to the hyperspectral pixels: real pairs
-        come from two sensors with their own calibration."""
-        both = np.isfinite(lowres).all(axis=-1) & np.isfinite(msi_lowres).all(axis=-1)
-        if both.sum() < 2:
+        """Per multispectral band, the gain that gives its block means the mean of the
+        response applied to the hyperspectral cube, where both are valid: real pairs come
+        from two sensors with their own calibration. Means only, because the hyperspectral
+        sensor's unknown blur lowers its spread but not its mean (matching spreads too made
+        the gain about 0.7 on blurred, perfectly calibrated pairs)."""
+        both = valid_mask(lowres) & valid_mask(msi_lowres)
+        if not both.any():
             return
-        seen = self.response_.apply(np.asarray(lowres[both], dtype=np.float64))
-        measured = np.asarray(msi_lowres[both], dtype=np.float64)
-        spread = measured.std(axis=0)
-        gain = np.where(spread > 0, seen.std(axis=0) / np.where(spread > 0, spread, 1), 1.0)
-        self.msi_gain_ = gain
-        self.msi_offset_ = seen.mean(axis=0) - gain * measured.mean(axis=0)
+        seen = self.response_.apply(np.asarray(lowres[both], dtype=np.float64)).mean(axis=0)
+        measured = np.asarray(msi_lowres[both], dtype=np.float64).mean(axis=0)
+        usable = (measured != 0) & (np.sign(measured) == np.sign(seen))
+        self.msi_gain_ = np.where(usable, seen / np.where(usable, measured, 1.0), 1.0)
 
     def matched(self, msi: np.ndarray) -> np.ndarray:
         """Multispectral pixels (N, M) in the radiometry of the response-applied cube."""
-        return np.asarray(msi, dtype=np.float64) * self.msi_gain_ + self.msi_offset_
+        return np.asarray(msi, dtype=np.float64) * self.msi_gain_
 
     def _check_fit_input(self, pixels: np.ndarray, response: SpectralResponse) -> None:
         n_pixels, n_bands = pixels.shape

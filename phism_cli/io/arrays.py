@@ -27,6 +27,10 @@ def load_cube(path: Path, variable: str | None = None) -> np.ndarray:
     cubes, images = _numeric_variables(contents, 3), _numeric_variables(contents, 2)
     if variable is not None and variable in images and variable not in cubes:
         return _checked(path, images[variable][:, :, None], 3)
+    if variable is None and not cubes and images:
+        raise SceneError(f"{path}: no 3-D numeric variable inside, only 2-D ones "
+                         f"({', '.join(sorted(images))}); name one with --variable (fuse: "
+                         "--msi-variable) to read it as a single band")
     return _checked(path, _pick_variable(path, cubes, variable, 3), 3)
 
 

@@ -148,7 +148,9 @@ def msi_on_lowres_grid(msi: Scene, grid: FusionGrid, tile_size: int = 256) -> np
     for window in iter_windows(grid.height, grid.width, max(ratio, tile_size // ratio * ratio)):
         rows = slice(window.row_off // ratio, (window.row_off + window.height) // ratio)
         cols = slice(window.col_off // ratio, (window.col_off + window.width) // ratio)
-        out[rows, cols] = block_mean(msi.read(window), ratio)
+        block = msi.read(window)
+        block[~valid_mask(block)] = np.nan
+        out[rows, cols] = block_mean(block, ratio)
     return out
 
 
@@ -158,6 +160,14 @@ def _repeat(lowres: np.ndarray, ratio: int) -> np.ndarray:
 
 
 def check_reference(reference: Scene, grid: FusionGrid, hsi: Scene) -> None:
+    """Refuse a reference that is not on the fused cube's grid or bands."""
+    if reference.transform is not None and grid.transform is not None and (
+            not reference.transform.almost_equals(grid.transform, precision=1e-6 * abs(
+                grid.transform.a)) or (reference.crs is not None and grid.crs is not None
+                                        and reference.crs != grid.crs)):
+        raise PhismError(f"--reference {reference.path}: its georeferencing differs from the "
+                         "multispectral grid the fused cube is on; give the reference on "
+                         "that grid (same CRS and transform)")
     if (reference.height, reference.width) != (grid.height, grid.width):
         raise PhismError(f"--reference {reference.path}: {reference.height} x "
                          f"{reference.width} pixels, but the fused cube is {grid.height} x "

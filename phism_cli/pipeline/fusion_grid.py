@@ -51,10 +51,17 @@ def check_pair(hsi: Scene, msi: Scene) -> FusionGrid:
     if ratio < 2:
         raise PhismError(f"{msi.path} has the resolution of {hsi.path} (ratio {ratio}); fusion "
                          "needs a multispectral image finer by an integer factor of 2 or more")
+    if (msi.height, msi.width) != (hsi.height * ratio, hsi.width * ratio):
+        raise PhismError(f"{msi.path} is {msi.height} x {msi.width} pixels but {ratio} times "
+                         f"{hsi.path} ({hsi.height} x {hsi.width}) is {hsi.height * ratio} x "
+                         f"{hsi.width * ratio}; crop them to the same area")
     crs, transform = msi.crs, msi.transform
     if transform is None and hsi.transform is not None:
         crs, transform = hsi.crs, hsi.transform * Affine.scale(1 / ratio)
         notes.append(f"the output takes its georeferencing from {hsi.path}")
+    elif crs is None and hsi.crs is not None:
+        crs = hsi.crs
+        notes.append(f"the output takes its CRS from {hsi.path}")
     return FusionGrid(ratio, msi.height, msi.width, crs, transform, notes)
 
 
@@ -87,8 +94,8 @@ def _georeferenced_ratio(hsi: Scene, msi: Scene) -> int:
             "integer ratio in both directions (resample with gdalwarp -tr)")
     hsi_bounds = _bounds(a, hsi.height, hsi.width)
     msi_bounds = _bounds(b, msi.height, msi.width)
-    tolerance = 0.5 * max(abs(b.a), abs(b.e))
-    if np.max(np.abs(hsi_bounds - msi_bounds)) > tolerance:
+    tolerance = 0.5 * np.array([abs(b.a), abs(b.e), abs(b.a), abs(b.e)])
+    if (np.abs(hsi_bounds - msi_bounds) >= tolerance).any():
         raise PhismError(
             f"{hsi.path} covers {_show(hsi_bounds)} but {msi.path} covers {_show(msi_bounds)} "
             "(left, bottom, right, top); fusion needs both over the same area (crop them "

@@ -60,6 +60,8 @@ def test_fuse_writes_the_cube_abundances_and_checks(pair, cli):
         assert np.isfinite(summary[check]["psnr_db"]) and summary[check]["sam_deg"] >= 0
     assert {"ergas", "uiqi"} <= set(summary["reference"])
     assert summary["seconds"] >= summary["train_seconds"] > 0
+    # a calibrated pair: radiometric matching must leave it (nearly) alone despite the blur
+    np.testing.assert_allclose(summary["msi_gain"], 1.0, atol=0.1)
     with open_scene(pair / "fused.tif") as fused, open_scene(pair / "p_msi.tif") as msi:
         assert fused.shape == (32, 36, 16)
         assert fused.crs == msi.crs and fused.transform == msi.transform
@@ -145,6 +147,52 @@ def test_map_is_the_default_and_its_abundances_say_what_they_miss(pair, cli):
     assert summary["check_msi"]["psnr_db"] > 30 and summary["check_lowres"]["psnr_db"] > 25
     meta = phism_raster_metadata(pair / "am.tif")
     assert (meta["method"] == "map" and "residual" in meta["note"]) or "unexplained" in meta["note"]
+
+
+def test_zero_filled_multispectral_pixels_are_nodata(pair, cli):
+    with rasterio.open(pair / "p_msi.tif") as ds:
+        data = np.moveaxis(ds.read(), 0, -1)
+        profile = ds.profile
+    data[:, :12] = 0.0
+    with rasterio.open(pair / "zero.tif", "w", **profile) as ds:
+        ds.write(np.moveaxis(data, -1, 0))
+    result = cli("fuse", pair / "p_hsi.tif", pair / "zero.tif", "-o", pair / "z.tif", "--srf",
+                 pair / "srf.csv", "--json", *FAST)
+    assert result.code == 0, result.err
+    summary = json.loads(result.out)
+    assert summary["fused_pixels"] == 32 * (36 - 12)
+    np.testing.assert_allclose(summary["msi_gain"], 1.0, atol=0.1)
+    with open_scene(pair / "z.tif") as fused:
+        assert np.isnan(fused.read()[:, :12]).all()
+
+
+def test_georeferencing_mismatches_are_refused(pair, cli):
+    srf = ("--srf", pair / "srf.csv")
+    with rasterio.open(pair / "p_msi.tif") as ds:
+        data = np.moveaxis(ds.read(), 0, -1)
+    # one column too many (the extents differ by a pixel)
+    write_geotiff(pair / "wide.tif", np.concatenate([data, data[:, -1:]], axis=1))
+    refused(cli, pair, pair / "p_hsi.tif", pair / "wide.tif", *srf, match="same area")
+    # a reference elsewhere
+    elsewhere = Affine(10.0, 0.0, 600000.0, 0.0, -10.0, 4200000.0)
+    with open_scene(pair / "p_reference.tif") as ref:
+        write_geotiff(pair / "far_ref.tif", ref.read(), elsewhere)
+    refused(cli, pair, pair / "p_hsi.tif", pair / "p_msi.tif", *srf, "--reference",
+            pair / "far_ref.tif", match="georeferencing differs")
+
+
+def test_the_output_takes_the_crs_of_the_hyperspectral_input_when_the_msi_has_none(pair, cli):
+    with rasterio.open(pair / "p_msi.tif") as ds:
+        data = np.moveaxis(ds.read(), 0, -1)
+    with rasterio.open(pair / "nocrs.tif", "w", driver="GTiff", height=32, width=36, count=4,
+                       dtype="float32", transform=TRANSFORM) as ds:
+        ds.write(np.moveaxis(data, -1, 0))
+    result = cli("fuse", pair / "p_hsi.tif", pair / "nocrs.tif", "-o", pair / "c.tif", "--srf",
+                 pair / "srf.csv", "--json", *FAST)
+    assert result.code == 0, result.err
+    assert any("CRS" in note for note in json.loads(result.out)["notes"])
+    with open_scene(pair / "c.tif") as fused:
+        assert fused.crs == CRS.from_epsg(32633)
 
 
 def test_an_existing_output_is_kept_without_overwrite(pair, cli):

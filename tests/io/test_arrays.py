@@ -37,5 +37,5 @@ def test_a_named_two_dimensional_mat_variable_is_one_band(tmp_path):
     np.testing.assert_array_equal(scene.read()[..., 0], image)
     assert ArrayScene(tmp_path / "pan.mat").shape == (2, 2, 3)  # the cube by default
     savemat(tmp_path / "only.mat", {"pan": image})
-    with pytest.raises(SceneError, match="no 3-D numeric variable"):
+    with pytest.raises(SceneError, match="only 2-D ones \\(pan\\); name one with --variable"):
         ArrayScene(tmp_path / "only.mat")
