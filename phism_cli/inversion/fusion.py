@@ -190,13 +190,14 @@ class FusionModel:
         abundances upsampled (None when the inversion uses no prior)."""
         if not self.uses_prior:
             return None
-        return upsample_bilinear(self.lowres_abundances_, self.ratio_, rows, cols)
+        return upsample_bilinear(self.lowres_abundances_, self.ratio_, rows, cols,
+                                 ignore_nan=True)
 
     def detail_window(self, rows: tuple[int, int], cols: tuple[int, int]) -> np.ndarray | None:
         """What NMF leaves unexplained in the low-res cube, upsampled (None when not used)."""
         if not self.uses_detail:
             return None
-        return upsample_bilinear(self.lowres_detail_, self.ratio_, rows, cols)
+        return upsample_bilinear(self.lowres_detail_, self.ratio_, rows, cols, ignore_nan=True)
 
     def transform(self, msi: np.ndarray, prior: np.ndarray | None = None) -> np.ndarray:
         """(N, M) multispectral pixels (+ their (N, K) prior) -> (N, K) abundances (float32)."""

@@ -38,11 +38,21 @@ def upsample_window_source(row_start: int, row_stop: int, col_start: int, col_st
 
 def upsample_bilinear(source: np.ndarray, ratio: int, rows: tuple[int, int],
                       cols: tuple[int, int], source_origin: tuple[int, int] = (0, 0),
-                      source_shape: tuple[int, int] | None = None) -> np.ndarray:
+                      source_shape: tuple[int, int] | None = None,
+                      ignore_nan: bool = False) -> np.ndarray:
     """Output rows/cols [start, stop) of the bilinear r-times upsampling of an (h, w, C) image.
 
     `source` may be a window of the whole image starting at `source_origin`, whose full size
-    is `source_shape` (default: `source` is the whole image)."""
+    is `source_shape` (default: `source` is the whole image). With `ignore_nan`, pixels with a
+    NaN are left out and the other taps' weights renormalised (NaN only where every tap is)."""
+    if ignore_nan:
+        valid = np.isfinite(source).all(axis=-1, keepdims=True)
+        weighted = np.where(valid, source, 0.0)
+        args = (ratio, rows, cols, source_origin, source_shape)
+        total = upsample_bilinear(weighted, *args)
+        weight = upsample_bilinear(valid.astype(source.dtype), *args)
+        with np.errstate(invalid="ignore", divide="ignore"):
+            return np.where(weight > 1e-6, total / weight, np.nan).astype(source.dtype)
     shape = source_shape or source.shape[:2]
     r0, r1, rw = bilinear_taps(*rows, ratio, shape[0])
     c0, c1, cw = bilinear_taps(*cols, ratio, shape[1])

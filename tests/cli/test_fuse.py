@@ -166,6 +166,25 @@ def test_zero_filled_multispectral_pixels_are_nodata(pair, cli):
         assert np.isnan(fused.read()[:, :12]).all()
 
 
+def test_a_nodata_low_resolution_pixel_blanks_only_its_own_block(pair, cli):
+    import shutil
+
+    shutil.copy(pair / "p_hsi.tif", pair / "hole.tif")
+    with rasterio.open(pair / "hole.tif", "r+") as ds:
+        data = ds.read()
+        data[:, 2, 3] = np.nan
+        ds.write(data)
+    result = cli("fuse", pair / "hole.tif", pair / "p_msi.tif", "-o", pair / "h.tif", "--srf",
+                 pair / "srf.csv", "--json", *FAST)
+    assert result.code == 0, result.err
+    assert json.loads(result.out)["fused_pixels"] == 32 * 36 - 4 * 4
+    with open_scene(pair / "h.tif") as fused:
+        cube = fused.read()
+    assert np.isnan(cube[8:12, 12:16]).all()
+    assert np.isfinite(np.delete(cube.reshape(-1, 16), [r * 36 + c for r in range(8, 12)
+                                                       for c in range(12, 16)], axis=0)).all()
+
+
 def test_georeferencing_mismatches_are_refused(pair, cli):
     srf = ("--srf", pair / "srf.csv")
     with rasterio.open(pair / "p_msi.tif") as ds:

@@ -37,3 +37,20 @@ def test_block_mean_with_partial_blocks_and_nodata():
     image[0, 0] = np.nan
     assert np.isnan(block_mean(image, 2)[0, 0, 0])
     assert block_mean(image, 2, ignore_nan=True)[0, 0, 0] == pytest.approx(4.0)
+
+
+def test_nodata_taps_are_left_out_and_the_others_renormalised():
+    image = np.random.default_rng(2).random((6, 6, 2)).astype(np.float32)
+    image[2, 3] = np.nan
+    plain = upsample_bilinear(image, 4, (0, 24), (0, 24))
+    kept = upsample_bilinear(image, 4, (0, 24), (0, 24), ignore_nan=True)
+    reached = np.isnan(plain).any(axis=-1)
+    assert reached.sum() > 16  # the NaN reaches past its own 4 x 4 block without ignore_nan
+    assert np.isfinite(kept).all()
+    np.testing.assert_allclose(kept[~reached], plain[~reached], rtol=1e-6)
+    # a pixel between a valid and a NaN neighbour takes the valid one alone
+    row, col = 2 * 4 + 1, 3 * 4 - 2  # left of the NaN pixel's block
+    assert np.isfinite(kept[row, col]).all()
+    # an all-NaN source stays NaN
+    assert np.isnan(upsample_bilinear(np.full((2, 2, 1), np.nan), 2, (0, 4), (0, 4),
+                                      ignore_nan=True)).all()
