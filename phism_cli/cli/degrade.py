@@ -87,8 +87,7 @@ def degrade(
         "this SNR per band (default: none).")] = None,
     seed: opt.Seed = 0,
     fmt: Annotated[str | None, typer.Option(
-        "--format", callback=_format, help="tif (default) or zarr (phism fuse reads "
-        "GeoTIFF pairs, not Zarr).")] = None,
+        "--format", callback=_format, help="tif (default) or zarr.")] = None,
     tile_size: opt.TileSize = 256,
     threads: opt.Threads = None,
     keep_bad_bands: opt.KeepBadBands = False,

@@ -51,6 +51,25 @@ class RasterSpec:
     metadata: dict[str, Any] = field(default_factory=dict)
 
 
+def spectral_band_metadata(wavelength_nm: np.ndarray, fwhm_nm: np.ndarray | None,
+                           names: list[str] | None = None
+                           ) -> tuple[list[str], list[dict[str, str]], dict[str, list[float]]]:
+    """Channel names, GeoTIFF band tags and Zarr channel coordinates of bands at
+    `wavelength_nm` (names default to 'band N (W Nanometers)'); `open_scene` reads both back."""
+    if names is None:
+        names = [f"band {i + 1} ({w:.2f} Nanometers)" for i, w in enumerate(wavelength_nm)]
+    tags = []
+    for i, w in enumerate(wavelength_nm):
+        tag = {"wavelength": f"{w:.4f}", "wavelength_units": "Nanometers"}
+        if fwhm_nm is not None:
+            tag["fwhm"] = f"{fwhm_nm[i]:.4f}"
+        tags.append(tag)
+    coords = {"wavelength_nm": [float(w) for w in wavelength_nm]}
+    if fwhm_nm is not None:
+        coords["fwhm_nm"] = [float(f) for f in fwhm_nm]
+    return names, tags, coords
+
+
 def output_kind(path: str | Path) -> str:
     suffix = Path(path).suffix.lower()
     if suffix == ".zarr":

@@ -231,11 +231,16 @@ def open_scene(
     path = Path(path)
     if not path.exists():
         raise SceneError(f"{path}: no such file")
-    if path.is_dir():
-        raise SceneError(f"{path}: is a directory, not a scene file")
     refuse_partial(path)
-    if is_array_path(path):
-        scene: Scene = ArrayScene(path, variable=variable, keep_bad_bands=keep_bad_bands)
+    if path.is_dir():
+        from phism_cli.io.zarr_scene import ZarrScene, is_phism_zarr
+
+        if not is_phism_zarr(path):
+            raise SceneError(f"{path}: is a directory, not a scene file (folders are read "
+                             "only as Zarr stores phism wrote)")
+        scene: Scene = ZarrScene(path, keep_bad_bands=keep_bad_bands)
+    elif is_array_path(path):
+        scene = ArrayScene(path, variable=variable, keep_bad_bands=keep_bad_bands)
     elif (pair := find_envi_pair(path)) is not None:
         scene = EnviScene(*pair, keep_bad_bands=keep_bad_bands,
                           ignore_wavelengths=ignore_wavelengths)

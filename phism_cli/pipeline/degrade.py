@@ -282,37 +282,19 @@ def degrade_scene(scene: Scene, response: SpectralResponse, hsi: Sink, msi: Sink
 
 
 # -- outputs --------------------------------------------------------------------------------
-def _band_metadata(wavelength_nm: np.ndarray, fwhm_nm: np.ndarray | None,
-                   names: list[str] | None = None
-                   ) -> tuple[list[str], list[dict[str, str]], dict[str, list[float]]]:
-    """Channel names, GeoTIFF band tags and Zarr channel coordinates for bands at
-    `wavelength_nm` (names default to 'band N (W Nanometers)')."""
-    if names is None:
-        names = [f"band {i + 1} ({w:.2f} Nanometers)" for i, w in enumerate(wavelength_nm)]
-    tags = []
-    for i, w in enumerate(wavelength_nm):
-        tag = {"wavelength": f"{w:.4f}", "wavelength_units": "Nanometers"}
-        if fwhm_nm is not None:
-            tag["fwhm"] = f"{fwhm_nm[i]:.4f}"
-        tags.append(tag)
-    coords = {"wavelength_nm": [float(w) for w in wavelength_nm]}
-    if fwhm_nm is not None:
-        coords["fwhm_nm"] = [float(f) for f in fwhm_nm]
-    return names, tags, coords
-
-
 def output_specs(scene: Scene, response: SpectralResponse, ratio: int, psf_sigma: float,
                  settings: dict[str, Any], tile_size: int = 256) -> dict[str, RasterSpec]:
     """The three outputs' rasters: `settings` (snr_db, seed, noise_std, ...) go into each
     one's phism metadata beside its role, the ratio, the PSF and the response."""
-    from phism_cli.io.rasters import RasterSpec
+    from phism_cli.io.rasters import RasterSpec, spectral_band_metadata
 
     if scene.wavelength_nm is None:
         raise ValueError("the scene has no wavelengths")
     rows, cols = degraded_size(scene.height, scene.width, ratio)
     tile = processing_tile(ratio, tile_size)
-    hyper = _band_metadata(scene.wavelength_nm, scene.fwhm_nm)
-    multi = _band_metadata(response.centre_nm, response.fwhm_nm, list(response.band_names))
+    hyper = spectral_band_metadata(scene.wavelength_nm, scene.fwhm_nm)
+    multi = spectral_band_metadata(response.centre_nm, response.fwhm_nm,
+                                   list(response.band_names))
     low_transform = None if scene.transform is None else scene.transform * Affine.scale(ratio)
     layout = {
         "hsi": (rows, cols, hyper, low_transform, tile // ratio),

@@ -20,7 +20,7 @@ from rasterio.windows import Window
 from phism_cli.errors import PhismError, no_valid_pixels
 from phism_cli.forward.response import SpectralResponse
 from phism_cli.inversion.fusion import FusionModel
-from phism_cli.io.rasters import RasterSpec, RasterWriter
+from phism_cli.io.rasters import RasterSpec, RasterWriter, spectral_band_metadata
 from phism_cli.io.scene import Scene, iter_windows, json_value
 from phism_cli.pipeline.fusion_grid import FusionGrid
 from phism_cli.pipeline.pixels import valid_mask
@@ -179,18 +179,6 @@ def check_reference(reference: Scene, grid: FusionGrid, hsi: Scene) -> None:
                          "hyperspectral bands")
 
 
-def _band_metadata(wavelength_nm: np.ndarray, fwhm_nm: np.ndarray | None
-                   ) -> tuple[list[str], list[dict[str, str]]]:
-    names = [f"band {i + 1} ({w:.2f} Nanometers)" for i, w in enumerate(wavelength_nm)]
-    tags = []
-    for i, w in enumerate(wavelength_nm):
-        tag = {"wavelength": f"{w:.4f}", "wavelength_units": "Nanometers"}
-        if fwhm_nm is not None:
-            tag["fwhm"] = f"{fwhm_nm[i]:.4f}"
-        tags.append(tag)
-    return names, tags
-
-
 def _source(scene: Scene) -> dict[str, Any]:
     return {"path": str(scene.path), "format": scene.format, "bands": scene.count,
             "scale": json_value(scene.scale), "offset": json_value(scene.offset),
@@ -203,10 +191,7 @@ def fused_spec(hsi: Scene, msi: Scene, grid: FusionGrid, model: FusionModel,
     from phism_cli import __version__
 
     wavelength_nm = np.asarray(hsi.wavelength_nm, dtype=np.float64)
-    names, tags = _band_metadata(wavelength_nm, hsi.fwhm_nm)
-    coords = {"wavelength_nm": [float(w) for w in wavelength_nm]}
-    if hsi.fwhm_nm is not None:
-        coords["fwhm_nm"] = [float(w) for w in hsi.fwhm_nm]
+    names, tags, coords = spectral_band_metadata(wavelength_nm, hsi.fwhm_nm)
     return RasterSpec(
         height=grid.height, width=grid.width, channel_names=names, crs=grid.crs,
         transform=grid.transform, tile_size=tile_size, variable="fused",

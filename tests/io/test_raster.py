@@ -51,3 +51,34 @@ def test_not_a_raster(tmp_path) -> None:
     (tmp_path / "x.tif").write_text("hello")
     with pytest.raises(SceneError, match="not a readable raster"):
         open_scene(tmp_path / "x.tif")
+
+
+def test_phism_spectral_zarr_stores_open_as_scenes(tmp_path):
+    from affine import Affine
+    from rasterio.crs import CRS
+
+    from phism_cli.io.rasters import RasterSpec, RasterWriter, spectral_band_metadata
+
+    wavelength_nm, fwhm_nm = np.array([450.0, 550.0, 650.0]), np.array([10.0, 11.0, 12.0])
+    names, tags, coords = spectral_band_metadata(wavelength_nm, fwhm_nm)
+    cube = np.random.default_rng(0).random((5, 7, 3)).astype(np.float32)
+    cube[0, 0] = np.nan
+    transform = Affine(30.0, 0.0, 1000.0, 0.0, -30.0, 2000.0)
+    for fmt, path in (("phism-fused", tmp_path / "cube.zarr"),
+                      ("phism-latents", tmp_path / "latents.zarr")):
+        spec = RasterSpec(5, 7, names, CRS.from_epsg(32633), transform, channel_coords=coords,
+                          band_tags=tags, variable="data",
+                          metadata={"format": fmt, "variable": "data"})
+        with RasterWriter(path, spec, "zarr") as writer:
+            writer.write(rasterio.windows.Window(0, 0, 7, 5), cube)
+    with open_scene(tmp_path / "cube.zarr") as scene:
+        assert scene.format == "zarr" and scene.shape == (5, 7, 3)
+        np.testing.assert_allclose(scene.wavelength_nm, wavelength_nm)
+        np.testing.assert_allclose(scene.fwhm_nm, fwhm_nm)
+        assert scene.transform == transform and scene.crs == CRS.from_epsg(32633)
+        np.testing.assert_array_equal(scene.read(), cube)
+    with pytest.raises(SceneError, match="phism-latents store, not spectra"):
+        open_scene(tmp_path / "latents.zarr")
+    (tmp_path / "plain").mkdir()
+    with pytest.raises(SceneError, match="is a directory"):
+        open_scene(tmp_path / "plain")
