@@ -7,6 +7,8 @@ import math
 import os
 import platform
 import subprocess
+import time
+from collections.abc import Callable
 from pathlib import Path
 
 import numpy as np
@@ -48,6 +50,16 @@ def write_results(text: str, report: dict, out: Path) -> str:
     out.write_text(text)
     out.with_suffix(".json").write_text(json.dumps(report, indent=2, allow_nan=True) + "\n")
     return text
+
+
+def finish_report(report: dict, started: float, markdown: Callable[[dict], str],
+                  out: Path) -> None:
+    """Mark `report` complete with its wall time and the load at the end, write and print it
+    (`started`: the run's time.perf_counter() at its start)."""
+    report["complete"] = True
+    report["total_seconds"] = time.perf_counter() - started
+    report["loadavg_at_end"] = [round(v, 2) for v in os.getloadavg()]
+    print(write_results(markdown(report), report, out))
 
 
 def machine_line(report: dict, threads: int) -> str:

@@ -47,7 +47,14 @@ from pathlib import Path  # noqa: E402
 import numpy as np  # noqa: E402
 import scipy.io  # noqa: E402
 import torch  # noqa: E402
-from common import data_root, fmt, machine, machine_line, write_results  # noqa: E402
+from common import (  # noqa: E402
+    data_root,
+    finish_report,
+    fmt,
+    machine,
+    machine_line,
+    write_results,
+)
 from fusion_baselines import bicubic_upsample, cnmf_fuse  # noqa: E402
 
 from phism_cli.errors import PhismError  # noqa: E402
@@ -595,10 +602,7 @@ def main(argv: list[str] | None = None) -> int:
     if args.paris:
         report["paris"] = run_paris(args, root, args.out.with_name(f"{args.out.stem}_paris.png"),
                                     log)
-    report["complete"] = True
-    report["total_seconds"] = time.perf_counter() - t0
-    report["loadavg_at_end"] = [round(v, 2) for v in os.getloadavg()]
-    print(write_results(markdown(report), report, args.out))
+    finish_report(report, t0, markdown, args.out)
     return 0
 
 

@@ -28,7 +28,14 @@ from pathlib import Path  # noqa: E402
 
 import numpy as np  # noqa: E402
 import torch  # noqa: E402
-from common import data_root, fmt, machine, machine_line, write_results  # noqa: E402
+from common import (  # noqa: E402
+    data_root,
+    finish_report,
+    fmt,
+    machine,
+    machine_line,
+    write_results,
+)
 
 from phism_cli.inversion.refine import LatentRefiner, refine_batch_size  # noqa: E402
 from phism_cli.io import open_scene  # noqa: E402
@@ -156,10 +163,7 @@ def main(argv: list[str] | None = None) -> int:
                   f"[{(time.perf_counter() - t0) / 60:.1f} min, load "
                   f"{os.getloadavg()[0]:.2f}]", file=sys.stderr)
             write_results(markdown(report), report, args.out)
-    report["complete"] = True
-    report["total_seconds"] = time.perf_counter() - t0
-    report["loadavg_at_end"] = [round(v, 2) for v in os.getloadavg()]
-    print(write_results(markdown(report), report, args.out))
+    finish_report(report, t0, markdown, args.out)
     return 0
 
 

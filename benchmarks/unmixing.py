@@ -36,7 +36,14 @@ from pathlib import Path  # noqa: E402
 import numpy as np  # noqa: E402
 import scipy.io  # noqa: E402
 import torch  # noqa: E402
-from common import data_root, fmt, machine, machine_line, write_results  # noqa: E402
+from common import (  # noqa: E402
+    data_root,
+    finish_report,
+    fmt,
+    machine,
+    machine_line,
+    write_results,
+)
 from scipy.optimize import linear_sum_assignment, nnls  # noqa: E402
 
 from phism_cli.forward.mixing import LinearMixing  # noqa: E402
@@ -440,10 +447,7 @@ def main(argv: list[str] | None = None) -> int:
         write_results(markdown(report), report, args.out)
     if "samson" in args.datasets:
         report["samson"] = run_samson(args, root, log)
-    report["complete"] = True
-    report["total_seconds"] = time.perf_counter() - t0
-    report["loadavg_at_end"] = [round(v, 2) for v in os.getloadavg()]
-    print(write_results(markdown(report), report, args.out))
+    finish_report(report, t0, markdown, args.out)
     return 0
 
 

@@ -157,6 +157,13 @@ def json_value(value: float | np.ndarray | None) -> float | list[float] | None:
     return float(value)
 
 
+def source_summary(scene: Scene) -> dict[str, Any]:
+    """What an output's metadata records of the scene it came from."""
+    return {"path": str(scene.path), "format": scene.format, "bands": scene.count,
+            "scale": json_value(scene.scale), "offset": json_value(scene.offset),
+            "nodata": json_value(scene.nodata)}
+
+
 def check_band_info(path: Path, bands: BandInfo, n_bands: int) -> None:
     """Refuse wavelengths or fwhm that are not one finite, positive value per band."""
     for name, values in (("wavelength", bands.wavelength_nm), ("fwhm", bands.fwhm_nm)):

@@ -21,7 +21,7 @@ from phism_cli.errors import PhismError, no_valid_pixels
 from phism_cli.forward.response import SpectralResponse
 from phism_cli.inversion.fusion import FusionModel
 from phism_cli.io.rasters import RasterSpec, RasterWriter, spectral_band_metadata
-from phism_cli.io.scene import Scene, iter_windows, json_value
+from phism_cli.io.scene import Scene, iter_windows, source_summary
 from phism_cli.pipeline.fusion_grid import FusionGrid
 from phism_cli.pipeline.pixels import valid_mask
 from phism_cli.pipeline.quality import FusionQuality
@@ -179,12 +179,6 @@ def check_reference(reference: Scene, grid: FusionGrid, hsi: Scene) -> None:
                          "hyperspectral bands")
 
 
-def _source(scene: Scene) -> dict[str, Any]:
-    return {"path": str(scene.path), "format": scene.format, "bands": scene.count,
-            "scale": json_value(scene.scale), "offset": json_value(scene.offset),
-            "nodata": json_value(scene.nodata)}
-
-
 def fused_spec(hsi: Scene, msi: Scene, grid: FusionGrid, model: FusionModel,
                tile_size: int, settings: dict[str, Any]) -> RasterSpec:
     """The fused cube: the hyperspectral bands (wavelengths, fwhm) on the multispectral grid."""
@@ -199,7 +193,7 @@ def fused_spec(hsi: Scene, msi: Scene, grid: FusionGrid, model: FusionModel,
         metadata={"format": FUSED_FORMAT, "format_version": 1, "phism_version": __version__,
                   "variable": "fused", "method": settings["method"], "ratio": grid.ratio,
                   "settings": settings, "response": model.response_.describe(),
-                  "hsi": _source(hsi), "msi": _source(msi), "notes": grid.notes},
+                  "hsi": source_summary(hsi), "msi": source_summary(msi), "notes": grid.notes},
     )
 
 

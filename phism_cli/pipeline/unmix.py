@@ -207,7 +207,7 @@ def parameter_rows(setup: MixingSetup, params: torch.Tensor | None,
 def abundance_spec(scene: Scene, setup: MixingSetup, method: str, tile_size: int) -> RasterSpec:
     """The abundance raster: one band per endmember (named after it), then `rms`."""
     from phism_cli import __version__
-    from phism_cli.io.scene import json_value
+    from phism_cli.io.scene import source_summary
 
     names = [*setup.mixing.names, "rms"]
     return RasterSpec(
@@ -219,8 +219,6 @@ def abundance_spec(scene: Scene, setup: MixingSetup, method: str, tile_size: int
             "variable": "abundance", "method": method, "endmembers": setup.mixing.names,
             "dispersion_groups": setup.matches, "notes": setup.notes,
             "bands_used": [int(b) + 1 for b in np.flatnonzero(setup.bands)],
-            "source": {"path": str(scene.path), "format": scene.format,
-                       "bands": scene.count, "scale": json_value(scene.scale),
-                       "offset": json_value(scene.offset), "nodata": json_value(scene.nodata)},
+            "source": source_summary(scene),
         },
     )
