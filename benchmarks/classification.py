@@ -12,6 +12,9 @@ training takes a stratified `fraction` of all labelled pixels from the other hal
 one pixel per class), `--low-label-seeds` seeds. Seed s uses the encoders fitted with seed
 s mod `--seeds`.
 
+Every split is scored twice: with XGBoost's plain loss and with class-balanced sample
+weights (`--class-weight balanced` of `train-head`), reported side by side.
+
 Every encoder (and PCA) is fitted self-supervised, without labels, on all valid pixels of
 the dataset (all tiles for Potsdam), test pixels included: the transductive setting of the
 paper's pipeline, where the encoder never sees a label. Methods (K = --components,
@@ -21,7 +24,10 @@ default 5; 4K latent values each, except the Gaussian: 3K):
   pca             PCA, 4K components (numpy SVD of the mean-centred pixels)
   autoencoder     PhismEncoder(decoder="mlp", latent_dim=4K): the same encoder, a mirrored
                   MLP decoder with linear output, trained the same way
-  phism           PhismEncoder(n_components=K), skew normal
+  phism           PhismEncoder(n_components=K): skew normal, amplitudes solved per pixel,
+                  brightness term, components sorted by centre (the library's defaults)
+  phism_before    the training before issue 10 (the paper's: amplitudes from the network,
+                  constant learning rate, no brightness), components sorted by centre
   phism_fixed     PhismEncoder(n_components=K, fixed=True)
   phism_gaussian  PhismEncoder(n_components=K, basis="gaussian")
 
@@ -37,6 +43,7 @@ from __future__ import annotations
 
 import argparse
 import datetime as dt
+import itertools
 import math
 import sys
 import time
@@ -64,6 +71,7 @@ METHODS = {
     "pca": "PCA (4K components)",
     "autoencoder": "Conventional autoencoder (4K latent values)",
     "phism": "PhISM, skew normal",
+    "phism_before": "PhISM before issue 10 (paper training)",
     "phism_fixed": "PhISM fixed",
     "phism_gaussian": "PhISM, Gaussian",
 }
@@ -74,6 +82,7 @@ PAPER_TABLE_I = {"indian_pines": {"phism": (64.4, 54.6), "phism_fixed": (57.7, 4
                                   "autoencoder": (59.8, 50.4)}}
 PAPER_LOW_LABEL = {"phism": [82.5, 80.1, 79.2, 73.6, 70.0], "raw": [81.3, 80.8, 78.6, 72.9, 56.1]}
 PAPER_FRACTIONS = [0.5, 0.1, 0.05, 0.01, 0.005]
+WEIGHTS = {"none": None, "balanced": "balanced"}  # column name -> ClassifierHead class_weight
 
 
 @dataclass(frozen=True)
@@ -140,34 +149,27 @@ def fit_features(method: str, valid: np.ndarray, wavelength_nm: np.ndarray | Non
         return (mean, vt[:4 * args.components]), {"fit_seconds": time.perf_counter() - start}
     settings = {"autoencoder": {"decoder": "mlp", "latent_dim": 4 * args.components},
                 "phism": {}, "phism_fixed": {"fixed": True},
+                "phism_before": {"amplitudes": "encoder", "brightness": False,
+                                 "lr_schedule": "constant"},
                 "phism_gaussian": {"basis": "gaussian"}}[method]
     encoder = PhismEncoder(n_components=args.components, epochs=args.epochs,
                            patience=args.patience, seed=seed, device="cpu", **settings)
-    encoder.fit(valid, wavelength_nm=wavelength_nm)
+    rng = np.random.default_rng(seed)
+    train = valid if len(valid) <= args.train_pixels else \
+        valid[rng.choice(len(valid), args.train_pixels, replace=False)]
+    encoder.fit(train, wavelength_nm=wavelength_nm)
     t = encoder.training_
     return encoder, {"fit_seconds": time.perf_counter() - start, "epochs": t.epochs,
                      "best_epoch": t.best_epoch, "val_psnr_db": t.val_psnr_db}
 
 
-def transform(method: str, model: object, pixels: np.ndarray,
-              sort_components: bool = False) -> np.ndarray:
+def transform(method: str, model: object, pixels: np.ndarray) -> np.ndarray:
     if method == "raw":
         return pixels
     if method == "pca":
         mean, components = model
         return ((pixels - mean) @ components.T).astype(np.float32)
-    latent = model.transform(pixels)
-    if sort_components and method.startswith("phism"):
-        latent = by_centre(latent, model.model_.basis.n_params)
-    return latent
-
-
-def by_centre(latent: np.ndarray, n_params: int) -> np.ndarray:
-    """Each pixel's components ordered by their centre (parameter 0), so that slot k means
-    "the k-th component from the blue end" in every pixel."""
-    parts = latent.reshape(len(latent), -1, n_params)
-    order = np.argsort(parts[:, :, 0], axis=1)
-    return np.take_along_axis(parts, order[:, :, None], axis=1).reshape(len(latent), -1)
+    return model.transform(pixels)  # PhISM components come sorted by centre
 
 
 # -- evaluation -----------------------------------------------------------------------------
@@ -219,11 +221,10 @@ def markdown(report: dict) -> str:
         f"- Encoders: K = {s['components']} components (4K = {4 * s['components']} latent values "
         f"for PhISM, PCA and the autoencoder, 3K for the Gaussian), up to {s['epochs']} epochs "
         f"(early stopping, patience {s.get('patience', 5)}), library defaults otherwise, "
-        "fitted on all valid pixels without labels. Head: XGBoost, 200 rounds, learning rate "
-        "0.1, depth 6 (phism's defaults, the paper's settings)"
-        + ("; class-balanced weights" if s.get("class_weight") else "")
-        + ("; PhISM components ordered by centre in each pixel" if s.get("sort_components")
-           else "")
+        "fitted without labels on all valid pixels (at most "
+        f"{s.get('train_pixels', 200_000):,}, a seeded sample). Head: XGBoost, 200 rounds, "
+        "learning rate 0.1, depth 6 (phism's defaults, the paper's settings)"
+        + "; every split scored with plain and with class-balanced sample weights"
         + ("; Indian Pines on approximate AVIRIS wavelengths (nm)" if s.get("ip_wavelengths")
            else "") + ".",
         f"- Table I: {s['folds']} block folds (32-pixel blocks) x {s['seeds']} seeds; "
@@ -236,32 +237,39 @@ def markdown(report: dict) -> str:
         rows = [r for r in report["table1"] if r["dataset"] == key]
         if rows:
             lines += ["### Table I: spatially disjoint folds (OA / AA %, mean ± 95 % interval)",
-                      "", "| method | OA | AA | paper OA / AA |", "|---|---:|---:|---:|"]
+                      "", "| method | OA | AA | OA, balanced | AA, balanced | paper OA / AA |",
+                      "|---|---:|---:|---:|---:|---:|"]
             for method in s["methods"]:
-                runs = [r for r in rows if r["method"] == method]
-                if not runs:
+                cells = []
+                for weight in WEIGHTS:
+                    runs = [r for r in rows if r["method"] == method
+                            and r.get("class_weight", "none") == weight]
+                    for metric in ("oa", "aa"):
+                        mean, half = interval([r[metric] for r in runs]) if runs else (0, 0)
+                        cells.append(f"{fmt(mean, 1)} ± {fmt(half, 1)}" if runs else "")
+                if not any(cells):
                     continue
-                oa, oa_h = interval([r["oa"] for r in runs])
-                aa, aa_h = interval([r["aa"] for r in runs])
                 paper = PAPER_TABLE_I.get(key, {}).get(method)
-                lines.append(f"| {METHODS[method]} | {fmt(oa, 1)} ± {fmt(oa_h, 1)} | "
-                             f"{fmt(aa, 1)} ± {fmt(aa_h, 1)} | "
+                lines.append(f"| {METHODS[method]} | " + " | ".join(cells) + " | "
                              f"{'' if paper is None else f'{paper[0]} / {paper[1]}'} |")
             lines.append("")
         rows = [r for r in report["table2"] if r["dataset"] == key]
         if rows:
             fractions = s["fractions"]
             lines += ["### Table II: AA % against the labelled fraction (random stratified split, "
-                      "50 % test; mean ± 95 % interval)", "",
-                      "| method | " + " | ".join(f"{100 * f:g} %" for f in fractions) + " |",
-                      "|---|" + "---:|" * len(fractions)]
+                      "50 % test; mean ± 95 % interval; plain | class-balanced weights)", "",
+                      "| method | " + " | ".join(f"{100 * f:g} % | {100 * f:g} %, balanced"
+                                                for f in fractions) + " |",
+                      "|---|" + "---:|" * (2 * len(fractions))]
             for method in s["methods"]:
                 cells = []
-                for f in fractions:
-                    runs = [r["aa"] for r in rows if r["method"] == method and r["fraction"] == f]
+                for f, weight in itertools.product(fractions, WEIGHTS):
+                    runs = [r["aa"] for r in rows if r["method"] == method
+                            and r["fraction"] == f and r.get("class_weight", "none") == weight]
                     mean, half = interval(runs) if runs else (math.nan, math.nan)
                     cells.append(f"{fmt(mean, 1)} ± {fmt(half, 1)}" if runs else "")
-                lines.append(f"| {METHODS[method]} | " + " | ".join(cells) + " |")
+                if any(cells):
+                    lines.append(f"| {METHODS[method]} | " + " | ".join(cells) + " |")
             train = {f: int(np.mean([r["n_train"] for r in rows if r["fraction"] == f]))
                      for f in fractions if any(r["fraction"] == f for r in rows)}
             lines += ["", "Training pixels per fraction: " + ", ".join(
@@ -274,7 +282,7 @@ def markdown(report: dict) -> str:
             for method in s["methods"]:
                 f = [r for r in fits if r["method"] == method]
                 t1 = [r for r in report["table1"] if r["dataset"] == key
-                      and r["method"] == method]
+                      and r["method"] == method and r.get("class_weight", "none") == "none"]
                 if not f:
                     continue
                 lines.append(
@@ -306,11 +314,12 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--components", type=int, default=5)
     parser.add_argument("--epochs", type=int, default=50)
     parser.add_argument("--patience", type=int, default=5)
+    parser.add_argument("--train-pixels", type=int, default=200_000,
+                        help="encoders train on a seeded sample of at most this many valid "
+                        "pixels (fit-encoder's --max-pixels)")
     parser.add_argument("--tables", nargs="+", type=int, choices=[1, 2], default=[1, 2])
-    parser.add_argument("--class-weight", choices=["balanced"], default=None,
-                        help="variant: class-balanced XGBoost sample weights")
-    parser.add_argument("--sort-components", action="store_true",
-                        help="variant: order each pixel's PhISM components by centre")
+    parser.add_argument("--class-weights", nargs="+", choices=list(WEIGHTS),
+                        default=list(WEIGHTS), help="XGBoost sample weightings to score")
     parser.add_argument("--ip-wavelengths", action="store_true",
                         help="variant: give Indian Pines approximate AVIRIS wavelengths "
                         "(nm) instead of the band-number axis")
@@ -342,8 +351,7 @@ def main(argv: list[str] | None = None) -> int:
             for method in args.methods:
                 model, record = fit_features(method, valid, wavelength_nm, seed, args)
                 start = time.perf_counter()
-                features[method, seed] = transform(method, model, labelled.features,
-                                                   args.sort_components)
+                features[method, seed] = transform(method, model, labelled.features)
                 record["transform_seconds"] = time.perf_counter() - start
                 report["fits"].append({"dataset": key, "method": method, "seed": seed,
                                        **record})
@@ -352,20 +360,21 @@ def main(argv: list[str] | None = None) -> int:
             for fold in range(args.folds if 1 in args.tables else 0):
                 split = block_folds(labelled.source, labelled.row, labelled.col, args.folds,
                                     fold, block_size=32, seed=seed)
-                for method in args.methods:
+                for method, weight in itertools.product(args.methods, args.class_weights):
                     row = evaluate(features[method, seed], labelled.labels, split, classes, seed,
-                                   args.class_weight)
+                                   WEIGHTS[weight])
                     report["table1"].append({"dataset": key, "method": method, "seed": seed,
-                                             "fold": fold + 1, **row})
+                                             "fold": fold + 1, "class_weight": weight, **row})
             save()
         for fraction in args.fractions if 2 in args.tables else []:
             for seed in range(args.low_label_seeds):
                 split = low_label_split(labelled.labels, fraction, seed)
-                for method in args.methods:
+                for method, weight in itertools.product(args.methods, args.class_weights):
                     row = evaluate(features[method, seed % args.seeds], labelled.labels, split,
-                                   classes, seed, args.class_weight)
+                                   classes, seed, WEIGHTS[weight])
                     report["table2"].append({"dataset": key, "method": method, "seed": seed,
-                                             "fraction": fraction, **row})
+                                             "fraction": fraction, "class_weight": weight,
+                                             **row})
             print(f"{ds.title} fraction {fraction} done "
                   f"[{(time.perf_counter() - t0) / 60:.1f} min]", file=sys.stderr)
             save()

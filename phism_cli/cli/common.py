@@ -21,7 +21,7 @@ if TYPE_CHECKING:
 
     from phism_cli.io.outputs import OutputSet
     from phism_cli.io.scene import Scene
-    from phism_cli.model.estimator import PhismEncoder
+    from phism_cli.model.pca import Encoder
 
 __all__ = ["progress_bar"]
 
@@ -97,11 +97,19 @@ def training_provenance(scenes: Sequence[Scene]) -> dict[str, Any]:
     }
 
 
-def build_encoder(**settings: Any) -> PhismEncoder:
-    """A `PhismEncoder` from CLI settings (`components` is `n_components`); bad values exit 1."""
-    from phism_cli.model.estimator import PhismEncoder
+def build_encoder(**settings: Any) -> Encoder:
+    """A `PhismEncoder`, or a `PcaEncoder` for `basis="pca"`, from CLI settings (`components`
+    is `n_components`); bad values exit 1."""
+    from phism_cli.cli.options import ENCODER_BASES
 
     settings["n_components"] = settings.pop("components")
+    basis = settings.get("basis", "skewnormal")
+    if basis not in ENCODER_BASES:
+        raise PhismError(f"--basis {basis}: unknown; choose one of {', '.join(ENCODER_BASES)}")
+    if basis == "pca":
+        return _pca_encoder(settings)
+    from phism_cli.model.estimator import PhismEncoder
+
     for name in ("lr",):
         value = settings.get(name)
         if value is not None and not (math.isfinite(value) and value > 0):
@@ -112,7 +120,31 @@ def build_encoder(**settings: Any) -> PhismEncoder:
         raise PhismError(str(exc)) from None
 
 
-def move_encoder(encoder: PhismEncoder, device: str) -> None:
+def _pca_encoder(settings: dict[str, Any]) -> Encoder:
+    """`--basis pca`, refusing the options of a trained encoder that PCA has no use for."""
+    from phism_cli.model.pca import PcaEncoder
+
+    if settings.get("fixed"):
+        raise PhismError("--fixed shares component shapes across pixels of a spectral basis, "
+                         "and --basis pca has no shapes to share; drop one of the two")
+    if settings.get("decoder", "basis") != "basis":
+        raise PhismError(f"--decoder {settings['decoder']} learns a decoder, and --basis pca "
+                         "renders with its own loadings; drop one of the two")
+    if settings.get("latent_dim") is not None:
+        raise PhismError("--latent-dim sizes the latent of --decoder mlp, and --basis pca "
+                         "keeps --components/-k scores; drop --latent-dim")
+    return PcaEncoder(n_components=settings["n_components"], seed=settings.get("seed", 0),
+                      device=settings.get("device", "auto"))
+
+
+def encoder_device(encoder: Encoder) -> str:
+    """Where the encoder computes (PCA: always the CPU)."""
+    if encoder.decoder == "pca":
+        return "cpu"
+    return str(next(encoder.model_.parameters()).device)
+
+
+def move_encoder(encoder: Encoder, device: str) -> None:
     """Put the encoder on `device`; an unavailable device is a one-line error."""
     try:
         encoder.to(device)
@@ -120,13 +152,17 @@ def move_encoder(encoder: PhismEncoder, device: str) -> None:
         raise PhismError(f"--device {device}: {' '.join(str(exc).split())}") from None
 
 
-def fit_encoder_on_scenes(scenes: Sequence[Scene], encoder: PhismEncoder, max_pixels: int,
-                          tile_size: int, quiet: bool) -> tuple[PhismEncoder, int]:
+def fit_encoder_on_scenes(scenes: Sequence[Scene], encoder: Encoder, max_pixels: int,
+                          tile_size: int, quiet: bool) -> tuple[Encoder, int]:
     """Sample valid pixels from `scenes` and fit `encoder`; returns it and the pixel count."""
     from phism_cli.pipeline.sampling import sample_pixels
     from phism_cli.pipeline.sensors import check_same_sensor
 
     check_same_sensor(scenes)
+    if encoder.decoder == "pca" and encoder.n_components > scenes[0].count:
+        raise PhismError(f"--components {encoder.n_components}: --basis pca gives at most one "
+                         f"component per band and {scenes[0].path} has {scenes[0].count} "
+                         f"bands; give -k {scenes[0].count} or fewer")
     total = sum(s.height * s.width for s in scenes)
     with progress_bar(quiet) as progress:
         task = progress.add_task("sampling pixels", total=total)
@@ -137,7 +173,7 @@ def fit_encoder_on_scenes(scenes: Sequence[Scene], encoder: PhismEncoder, max_pi
                          f"{', '.join(str(s.path) for s in scenes)}; need at least 20 "
                          "(is every pixel nodata, NaN or all zero?)")
     with progress_bar(quiet) as progress:
-        task = progress.add_task("training", total=encoder.epochs)
+        task = progress.add_task("training", total=encoder.epochs or None)
 
         def on_epoch(epoch: int, train_loss: float, val_loss: float) -> None:
             if not math.isfinite(train_loss) or not math.isfinite(val_loss):

@@ -12,6 +12,7 @@ from phism_cli.cli import options as opt
 from phism_cli.cli.common import (
     build_encoder,
     emit_json,
+    encoder_device,
     fit_encoder_on_scenes,
     move_encoder,
     outputs,
@@ -20,21 +21,20 @@ from phism_cli.cli.common import (
     training_provenance,
 )
 from phism_cli.errors import PhismError, no_valid_pixels
+from phism_cli.io.latent_format import LATENT_FORMAT, LATENT_FORMAT_VERSION
 
 if TYPE_CHECKING:
     from phism_cli.io.rasters import RasterSpec
     from phism_cli.io.scene import Scene
-    from phism_cli.model.estimator import PhismEncoder
+    from phism_cli.model.pca import Encoder
 
-LATENT_FORMAT = "phism-latents"
-LATENT_FORMAT_VERSION = 1
 
 
 def encoder_path_beside(output: Path) -> Path:
     return output.with_name(f"{output.stem}.encoder.safetensors")
 
 
-def latent_spec(scene: Scene, encoder: PhismEncoder, model_meta: dict[str, Any],
+def latent_spec(scene: Scene, encoder: Encoder, model_meta: dict[str, Any],
                 tile_size: int) -> RasterSpec:
     from phism_cli import __version__
     from phism_cli.io.rasters import RasterSpec
@@ -73,6 +73,7 @@ def encode(
     threads: opt.Threads = None,
     components: opt.Components = 5,
     basis: opt.Basis = "skewnormal",
+    brightness: opt.Brightness = True,
     decoder: opt.Decoder = "basis",
     latent_dim: opt.LatentDim = None,
     epochs: opt.Epochs = 50,
@@ -108,6 +109,10 @@ def encode(
     if refine and model is None and decoder != "basis":
         raise PhismError(f"--refine optimises the parameters of a physical renderer, and "
                          f"--decoder {decoder} learns its decoder; drop one of the two")
+    if refine and model is None and basis == "pca":
+        raise PhismError("--refine optimises the parameters of a physical renderer, and "
+                         "--basis pca scores are already the least-squares fit of its "
+                         "components; drop one of the two")
     kind = output_kind(output)
     src = open_scene(scene, **opt.scene_options(keep_bad_bands, wavelengths, variable,
                                                 ignore_wavelengths))
@@ -121,6 +126,7 @@ def encode(
             model_path = encoder_path_beside(output)
             model_out = out.add(model_path, recognise=is_phism_encoder)
             encoder = build_encoder(components=components, basis=basis, decoder=decoder,
+                                    brightness=brightness,
                                     latent_dim=latent_dim, epochs=epochs, patience=patience,
                                     seed=seed, device=device)
             say(f"no --model given: fitting an encoder on {scene} first", quiet)
@@ -166,6 +172,6 @@ def encode(
             "width": src.width, "crs": None if src.crs is None else src.crs.to_string(),
             "seconds": time.perf_counter() - start, "encode_seconds": encode_seconds,
             "pixels_per_second": counts["pixels"] / max(encode_seconds, 1e-9),
-            "device": str(next(encoder.model_.parameters()).device),
+            "device": encoder_device(encoder),
             "refine_steps": refine, **refined,
         })

@@ -25,6 +25,7 @@ def fit_encoder(
     output: opt.OutputPath = ...,
     components: opt.Components = 5,
     basis: opt.Basis = "skewnormal",
+    brightness: opt.Brightness = True,
     fixed: opt.Fixed = False,
     decoder: opt.Decoder = "basis",
     latent_dim: opt.LatentDim = None,
@@ -46,7 +47,8 @@ def fit_encoder(
     json_out: opt.JsonOut = False,
     quiet: opt.Quiet = False,
 ) -> None:
-    """Fit a PhISM encoder (safetensors + JSON metadata) on valid pixels of SCENES."""
+    """Fit a PhISM encoder (or PCA: --basis pca) on valid pixels of SCENES (safetensors +
+    JSON metadata)."""
     opt.apply_threads(threads)
     from phism_cli.io.files import file_sha256
     from phism_cli.model.checkpoint import save_encoder
@@ -57,6 +59,7 @@ def fit_encoder(
                                                      ignore_wavelengths))
     try:
         encoder = build_encoder(components=components, basis=basis, fixed=fixed,
+                                brightness=brightness,
                                 decoder=decoder, latent_dim=latent_dim, epochs=epochs,
                                 patience=patience, lr=lr, batch_size=batch_size, seed=seed,
                                 device=device)
@@ -70,7 +73,8 @@ def fit_encoder(
         for scene in opened:
             scene.close()
     t = encoder.training_
-    say(f"fitted {output}: val PSNR {t.val_psnr_db:.2f} dB after {t.epochs} epochs "
+    how = f" after {t.epochs} epochs" if t.epochs else ", PCA in closed form"
+    say(f"fitted {output}: val PSNR {t.val_psnr_db:.2f} dB{how} "
         f"({t.seconds:.1f} s, {n_pixels} pixels)", quiet)
     if json_out:
         emit_json({

@@ -1,4 +1,4 @@
-"""`phism info`: what phism sees in a scene."""
+"""`phism info`: what phism sees in a scene, or a summary of a latent map from encode."""
 
 from __future__ import annotations
 
@@ -8,20 +8,31 @@ from typing import Annotated
 import typer
 
 from phism_cli.cli import options as opt
-from phism_cli.cli.common import emit_json
+from phism_cli.cli.common import emit_json, progress_bar
 
 
 def info(
-    scene: Annotated[Path, typer.Argument(help="ENVI (.hdr or binary), GeoTIFF, .mat or .npy.")],
+    scene: Annotated[Path, typer.Argument(
+        metavar="SCENE|LATENTS", help="ENVI (.hdr or binary), GeoTIFF, .mat or .npy; or a "
+        "latent map written by encode (.zarr or .tif).")],
     json_out: opt.JsonOut = False,
     keep_bad_bands: opt.KeepBadBands = False,
     wavelengths: opt.Wavelengths = None,
     ignore_wavelengths: opt.IgnoreWavelengths = False,
     variable: opt.Variable = None,
+    bins: Annotated[int, typer.Option(
+        "--bins", min=2, max=1000, help="Latent maps: bins of the histogram of component "
+        "centres over the spectral axis.")] = 20,
+    quiet: opt.Quiet = False,
 ) -> None:
-    """Show a scene's shape, wavelengths, bad bands, nodata, scale and georeferencing."""
+    """Show a scene's shape, wavelengths, bad bands, nodata, scale and georeferencing; for a
+    latent map from encode, per-component statistics and where the centres lie."""
     from phism_cli.io.scene import open_scene
+    from phism_cli.pipeline.latent_summary import is_latent_map
 
+    if is_latent_map(scene):
+        _latent_info(scene, bins, json_out, quiet)
+        return
     with open_scene(scene, **opt.scene_options(keep_bad_bands, wavelengths, variable,
                                                ignore_wavelengths)) as s:
         summary = s.describe()
@@ -43,6 +54,22 @@ def info(
         f"transform:   {summary['transform']}",
     ]
     typer.echo("\n".join(lines))
+
+
+def _latent_info(path: Path, bins: int, json_out: bool, quiet: bool) -> None:
+    """Stream the latent map at `path` (two passes) and print its summary."""
+    from phism_cli.cli.latent_info import latent_summary_text
+    from phism_cli.io.rasters import RasterReader
+    from phism_cli.pipeline.latent_summary import summarise_latents
+
+    with RasterReader(path) as reader, progress_bar(quiet) as progress:
+        task = progress.add_task("summarising", total=2 * reader.height * reader.width)
+        summary = summarise_latents(reader, bins=bins,
+                                    on_pixels=lambda n: progress.advance(task, n))
+    if json_out:
+        emit_json(summary)
+    else:
+        typer.echo(latent_summary_text(summary))
 
 
 def _short(value: object) -> str:

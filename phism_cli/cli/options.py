@@ -10,6 +10,8 @@ import typer
 
 # The registered bases (phism_cli.model.bases.BASES); a test keeps the two in step.
 BASIS_NAMES = ("skewnormal", "gaussian")
+# --basis also takes pca: principal components (phism_cli.model.pca), no spectral basis.
+ENCODER_BASES = (*BASIS_NAMES, "pca")
 
 Overwrite = Annotated[bool, typer.Option(
     "--overwrite", help="Replace an existing output (only one phism wrote).")]
@@ -57,7 +59,11 @@ SrfColumns = Annotated[str | None, typer.Option(
 Components = Annotated[int, typer.Option(
     "--components", "-k", min=1, max=256, help="Number of spectral components K.")]
 Basis = Annotated[str, typer.Option(
-    "--basis", help=f"Spectral basis: {', '.join(BASIS_NAMES)}.")]
+    "--basis", help=f"Spectral basis: {', '.join(BASIS_NAMES)}; or pca: the first "
+    "--components principal components (closed form, no training; a linear baseline).")]
+Brightness = Annotated[bool, typer.Option(
+    "--brightness/--no-brightness", help="Add a per-pixel brightness channel: a multiple of "
+    "the training mean spectrum (illumination, topography, albedo) beside the components.")]
 Fixed = Annotated[bool, typer.Option(
     "--fixed", help="Ablation: component shapes shared by all pixels, amplitudes per pixel.")]
 Decoder = Annotated[str, typer.Option(

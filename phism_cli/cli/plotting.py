@@ -48,10 +48,14 @@ def plot_pixel_spectra(reader: RasterReader, renderer: Renderer,
             spectrum = reference.read(Window(col, row, 1, 1)).reshape(1, -1)
             if valid_mask(spectrum[None])[0, 0]:
                 ax.plot(x, spectrum[0][order], color="k", lw=1, ls="--", label="input")
+        baseline, name = renderer.band_mean, "band mean"
         if isinstance(renderer, SpectralRenderer):  # a learned decoder has no components
             for k, part in enumerate(renderer.components(latent)[0]):
                 ax.plot(x, part[order], lw=0.8, alpha=0.8, label=f"component {k}")
-        ax.plot(x, renderer.band_mean[order], color="0.6", lw=0.8, label="band mean")
+            if renderer.brightness:
+                factor = float(renderer.brightness_of(latent)[0, 0])
+                baseline, name = factor * renderer.band_mean, f"{factor:.2f} x band mean"
+        ax.plot(x, baseline[order], color="0.6", lw=0.8, label=name)
         ax.set_title(f"pixel row {row}, col {col}", fontsize=9)
         ax.set_xlabel("wavelength (nm)" if axis.unit == "nm" else "band")
     axes[0, 0].legend(fontsize=7, ncol=3)

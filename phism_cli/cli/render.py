@@ -15,7 +15,13 @@ from phism_cli.cli.common import (
     require_plotting,
     say,
 )
-from phism_cli.errors import ModelMismatchError, PhismError, no_valid_pixels
+from phism_cli.errors import (
+    ModelMismatchError,
+    PhismError,
+    check_file_format,
+    no_valid_pixels,
+)
+from phism_cli.io.latent_format import LATENT_FORMAT, LATENT_FORMAT_VERSION
 
 if TYPE_CHECKING:
     from phism_cli.io.rasters import RasterReader, RasterSpec
@@ -71,9 +77,10 @@ def render(
     with ExitStack() as stack:
         reader = stack.enter_context(RasterReader(latents))
         meta = reader.metadata
-        if meta.get("format") != "phism-latents":
+        if meta.get("format") != LATENT_FORMAT:
             raise PhismError(f"{latents}: not a phism latent map (format "
                              f"{meta.get('format')!r}); give the output of 'phism encode'")
+        check_file_format(meta, latents, LATENT_FORMAT, LATENT_FORMAT_VERSION, "latent map")
         renderer = _renderer(meta, model, latents)
         if list(renderer.channel_names) != list(reader.channel_names):
             raise PhismError(f"{latents}: its channels ({len(reader.channel_names)}) are not "

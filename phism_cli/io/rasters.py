@@ -92,7 +92,13 @@ class RasterWriter:
         self.name = str(name or path)  # what messages call the output
         self._metadata = {**spec.metadata, "complete": False}
         if kind == "zarr":
-            self._array = _create_zarr(path, spec, self._metadata)
+            try:
+                self._array = _create_zarr(path, spec, self._metadata)
+            except OSError as exc:
+                from phism_cli.io.outputs import describe_os_error
+
+                raise PhismError(describe_os_error(exc, "be created", Path(self.name))
+                                 ) from None
         else:
             # Inside an Env GDAL's errors become exceptions: outside one, a failed write (a
             # full disk) only prints to stderr and the file is silently incomplete.

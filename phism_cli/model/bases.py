@@ -18,7 +18,15 @@ from typing import Any, ClassVar, Literal
 import torch
 from torch import Tensor
 
-__all__ = ["BASES", "GaussianBasis", "ParamSpec", "SkewNormalBasis", "SpectralBasis", "make_basis"]
+__all__ = [
+    "BASES",
+    "GaussianBasis",
+    "ParamSpec",
+    "SkewNormalBasis",
+    "SpectralBasis",
+    "make_basis",
+    "solve_weights",
+]
 
 ParamKind = Literal["position", "width", "unitless"]
 
@@ -50,6 +58,55 @@ class SpectralBasis(abc.ABC):
     @property
     def amplitude_index(self) -> int:
         return [p.name for p in self.params].index(self.amplitude_param)
+
+    @property
+    def position_index(self) -> int:
+        """The centre parameter: components are sorted by it in every output."""
+        return [p.kind for p in self.params].index("position")
+
+    def initial_raw(self, n_components: int) -> Tensor:
+        """(K, P) raw outputs that activate to components spread evenly over the axis, each
+        half its share of the axis wide, unskewed and of zero amplitude: where the encoder's
+        output layer starts, so no two components begin on the same feature."""
+        raw = torch.zeros(n_components, self.n_params)
+        share = 1.0 / n_components
+        centres = (torch.arange(n_components, dtype=torch.float32) + 0.5) * share
+        for i, spec in enumerate(self.params):
+            if spec.kind == "position":
+                raw[:, i] = torch.logit(centres)
+            elif spec.kind == "width":
+                raw[:, i] = torch.logit(torch.tensor(0.5 * share))
+        return raw
+
+    def unit_components(self, params: Tensor, x: Tensor) -> Tensor:
+        """(N, K, C): each component rendered with amplitude 1, the design matrix of the
+        amplitudes, which the model is linear in."""
+        unit = params.clone()
+        unit[..., self.amplitude_index] = 1.0
+        return self.render_components(unit, x)
+
+    def solve_amplitudes(self, params: Tensor, x: Tensor, target: Tensor,
+                         reference: Tensor | None = None) -> tuple[Tensor, Tensor | None]:
+        """`params` (N, K, P) with the amplitudes that fit `target` (N, C) best for their
+        shapes, and, given a `reference` spectrum (C,), each row's brightness: 1 + its
+        least-squares weight, solved jointly (None without a reference)."""
+        design = self.unit_components(params, x)
+        if reference is not None:
+            design = torch.cat((design, reference.expand(len(target), 1, -1)), dim=1)
+        weights = solve_weights(design, target)
+        amp = self.amplitude_index
+        k = params.shape[1]
+        params = torch.cat((params[..., :amp], weights[:, :k, None], params[..., amp + 1:]),
+                           dim=-1)
+        return params, (1.0 + weights[:, k] if reference is not None else None)
+
+    def render_with(self, params: Tensor, x: Tensor, brightness: Tensor | None = None,
+                    reference: Tensor | None = None) -> Tensor:
+        """`render` plus (brightness - 1) x reference: the spectrum around the mean."""
+        spectra = self.render(params, x)
+        if brightness is not None and reference is not None:
+            spectra = spectra + (brightness - 1.0)[:, None] * reference
+        return spectra
 
     @abc.abstractmethod
     def activate(self, raw: Tensor) -> Tensor:
@@ -95,6 +152,20 @@ class SpectralBasis(abc.ABC):
     def channel_names(self, n_components: int, axis_unit: str) -> list[str]:
         return [spec.channel_name(k, axis_unit)
                 for k in range(n_components) for spec in self.params]
+
+
+def solve_weights(design: Tensor, target: Tensor, ridge: float = 1e-5) -> Tensor:
+    """Per-row least-squares weights w (N, J) minimising |w @ design - target|^2, for design
+    (N, J, C) and target (N, C). The ridge, relative to each row's mean squared design
+    value, keeps two coinciding components solvable in float32; it is differentiable, so
+    training can run through it (variable projection: the network learns the shapes, the
+    amplitudes are solved exactly)."""
+    gram = design @ design.transpose(1, 2)  # (N, J, J)
+    scale = gram.diagonal(dim1=1, dim2=2).mean(dim=1).clamp_min(1e-12)
+    eye = torch.eye(design.shape[1], dtype=design.dtype, device=design.device)
+    gram = gram + (ridge * scale)[:, None, None] * eye
+    rhs = design @ target.unsqueeze(-1)  # (N, J, 1)
+    return torch.linalg.solve(gram, rhs).squeeze(-1)
 
 
 def _normal_pdf(z: Tensor) -> Tensor:

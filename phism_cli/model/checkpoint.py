@@ -26,15 +26,17 @@ from phism_cli.model.encoder_file import (
     META_KEY,
     read_encoder_metadata,
 )
-from phism_cli.model.estimator import DECODERS, PhismEncoder, TrainingSummary
-from phism_cli.model.renderer import check_renderer_metadata
+from phism_cli.model.estimator import DECODERS, LR_SCHEDULES, PhismEncoder, TrainingSummary
+from phism_cli.model.network import AMPLITUDE_MODES
+from phism_cli.model.pca import PCA_DECODER, Encoder, PcaEncoder
+from phism_cli.model.renderer import LinearRenderer, check_renderer_metadata
 
 # Stored with the model: what it is and how it was trained, but nothing that changes from
 # one identical run to the next (wall time).
 _UNSTORED_TRAINING_FIELDS = ("seconds",)
 
 
-def encoder_metadata(encoder: PhismEncoder, extra: dict[str, Any] | None = None) -> dict[str, Any]:
+def encoder_metadata(encoder: Encoder, extra: dict[str, Any] | None = None) -> dict[str, Any]:
     training = encoder.training_
     return {
         "format": FORMAT,
@@ -50,12 +52,16 @@ def encoder_metadata(encoder: PhismEncoder, extra: dict[str, Any] | None = None)
     }
 
 
-def save_encoder(encoder: PhismEncoder, path: str | Path,
+def save_encoder(encoder: Encoder, path: str | Path,
                  extra: dict[str, Any] | None = None) -> None:
     """Write weights and band statistics as tensors, everything else as JSON metadata, with
-    a checksum over both so any later damage to the file is refused at load."""
-    tensors = {f"model.{k}": v.detach().cpu().contiguous()
-               for k, v in encoder.model_.state_dict().items()}
+    a checksum over both so any later damage to the file is refused at load. A PCA model's
+    weights are its loadings, tensor `pca.components` (N, C)."""
+    if isinstance(encoder, PcaEncoder):
+        tensors = {"pca.components": torch.as_tensor(encoder.components_)}
+    else:
+        tensors = {f"model.{k}": v.detach().cpu().contiguous()
+                   for k, v in encoder.model_.state_dict().items()}
     tensors["band_mean"] = torch.as_tensor(encoder.scaler_.mean_)
     tensors["band_scale"] = torch.as_tensor(encoder.scaler_.scale_)
     meta = json.loads(json.dumps(encoder_metadata(encoder, extra)))
@@ -75,8 +81,9 @@ def encoder_checksum(tensors: dict[str, torch.Tensor], meta: dict[str, Any]) -> 
     return digest.hexdigest()
 
 
-def load_encoder(path: str | Path) -> tuple[PhismEncoder, dict[str, Any]]:
-    """Rebuild a fitted `PhismEncoder`; returns it with its metadata (sha256 included).
+def load_encoder(path: str | Path) -> tuple[Encoder, dict[str, Any]]:
+    """Rebuild a fitted `PhismEncoder` (or `PcaEncoder`); returns it with its metadata
+    (sha256 included).
 
     The file is checked before torch reads it: a whole container, a usable configuration,
     every expected tensor with its expected shape, finite weights and band statistics.
@@ -94,11 +101,15 @@ def load_encoder(path: str | Path) -> tuple[PhismEncoder, dict[str, Any]]:
     if len(renderer["axis_positions"]) != n_bands:
         raise PhismError(f"{where}: the renderer has {len(renderer['axis_positions'])} bands "
                          f"but the model {n_bands}; the file is damaged, fit it again")
+    encoder: Encoder
     try:
-        encoder = PhismEncoder(**config)
-        wavelength_nm = (np.asarray(renderer["axis_positions"])
-                         if renderer["axis_unit"] == "nm" else None)
-        encoder._build(n_bands, wavelength_nm)
+        if config.get("decoder") == PCA_DECODER:
+            encoder = _pca_from_metadata(config, renderer)
+        else:
+            encoder = PhismEncoder(**config)
+            wavelength_nm = (np.asarray(renderer["axis_positions"])
+                             if renderer["axis_unit"] == "nm" else None)
+            encoder._build(n_bands, wavelength_nm)
     except (TypeError, ValueError, RuntimeError) as exc:
         raise PhismError(f"{where}: the model's configuration cannot be built "
                          f"({' '.join(str(exc).split())[:160]}); the file is damaged") from None
@@ -120,6 +131,9 @@ def load_encoder(path: str | Path) -> tuple[PhismEncoder, dict[str, Any]]:
     if not bool((tensors["band_scale"] > 0).all()):
         raise PhismError(f"{where}: band_scale must be positive for every band; the model is "
                          "unusable, fit it again")
+    if isinstance(encoder, PcaEncoder):
+        _set_pca_tensors(encoder, tensors, where)
+        return _with_training(encoder, meta, path)
     state = {k.removeprefix("model."): v for k, v in tensors.items() if k.startswith("model.")}
     encoder.model_.load_state_dict(state)
     encoder.model_.eval()
@@ -128,6 +142,13 @@ def load_encoder(path: str | Path) -> tuple[PhismEncoder, dict[str, Any]]:
     encoder.scaler_ = BandScaler(config.get("scaling", "global"))
     encoder.scaler_.mean_ = tensors["band_mean"].numpy()
     encoder.scaler_.scale_ = tensors["band_scale"].numpy()
+    encoder._set_reference()
+    return _with_training(encoder, meta, path)
+
+
+def _with_training(encoder: Encoder, meta: dict[str, Any],
+                   path: Path) -> tuple[Encoder, dict[str, Any]]:
+    """The loaded encoder with its training summary, and its metadata with the file's sha256."""
     training = meta.get("training")
     training = {k: v for k, v in (training if isinstance(training, dict) else {}).items()
                 if k in TrainingSummary.__dataclass_fields__}
@@ -139,13 +160,36 @@ def load_encoder(path: str | Path) -> tuple[PhismEncoder, dict[str, Any]]:
     return encoder, meta
 
 
+def _pca_from_metadata(config: dict[str, Any], renderer: dict[str, Any]) -> PcaEncoder:
+    """A PCA model as its renderer metadata describes it; `_set_pca_tensors` then puts in
+    the tensors, which must say the same."""
+    if renderer.get("decoder") != PCA_DECODER:
+        raise ValueError(f"a PCA model with a {renderer.get('decoder', 'basis')!r} renderer")
+    encoder = PcaEncoder.from_params(config)
+    linear = LinearRenderer.from_metadata(renderer)
+    encoder._set_fitted(linear.loadings, linear.band_mean, linear.band_scale, linear.axis)
+    return encoder
+
+
+def _set_pca_tensors(encoder: PcaEncoder, tensors: dict[str, torch.Tensor], where: str) -> None:
+    components = tensors["pca.components"].numpy()
+    if not np.array_equal(components, encoder.components_):
+        raise PhismError(f"{where}: tensor 'pca.components' differs from the loadings in its "
+                         "metadata; the file is damaged or was edited, fit it again")
+    encoder._set_fitted(components, tensors["band_mean"].numpy(),
+                        tensors["band_scale"].numpy(), encoder.axis_)
+
+
 _CONFIG_TYPES: dict[str, tuple[type, ...]] = {
     "n_components": (int,), "basis": (str,), "fixed": (bool,), "hidden": (list,),
     "batch_norm": (bool,), "epochs": (int,), "patience": (int,), "lr": (int, float),
     "weight_decay": (int, float), "batch_size": (int,), "val_fraction": (int, float),
     "huber_delta": (int, float), "scaling": (str,), "seed": (int,), "device": (str,),
     "basis_config": (dict,), "decoder": (str,), "latent_dim": (int, type(None)),
+    "amplitudes": (str,), "brightness": (bool,), "lr_schedule": (str,),
 }
+# Models written before a setting existed computed what these values compute.
+_CONFIG_BEFORE = {"amplitudes": "encoder", "brightness": False}
 
 
 def _checked_config(config: Any, where: str) -> dict[str, Any]:
@@ -167,20 +211,27 @@ def _checked_config(config: Any, where: str) -> dict[str, Any]:
         if key in ("n_components", "latent_dim") and not bad and value is not None:
             bad = not 1 <= value <= 4096
         if key == "decoder" and not bad:
-            bad = value not in DECODERS
+            bad = value not in (*DECODERS, PCA_DECODER)
         if key == "scaling" and not bad:
             bad = value not in ("global", "band")
+        if key == "amplitudes" and not bad:
+            bad = value not in AMPLITUDE_MODES
+        if key == "lr_schedule" and not bad:
+            bad = value not in LR_SCHEDULES
         if bad:
             raise PhismError(f"{where}: model setting {key} = {value!r} is invalid; the file "
                              "is damaged, fit it again")
         checked[key] = value
-    return checked
+    return _CONFIG_BEFORE | checked
 
 
-def _check_tensor_layout(described: dict[str, Any], encoder: PhismEncoder, n_bands: int,
+def _check_tensor_layout(described: dict[str, Any], encoder: Encoder, n_bands: int,
                          where: str) -> None:
     """Every tensor the model needs, with its shape, and nothing else."""
-    expected = {f"model.{k}": list(v.shape) for k, v in encoder.model_.state_dict().items()}
+    if isinstance(encoder, PcaEncoder):
+        expected = {"pca.components": [encoder.n_components_, n_bands]}
+    else:
+        expected = {f"model.{k}": list(v.shape) for k, v in encoder.model_.state_dict().items()}
     expected |= {"band_mean": [n_bands], "band_scale": [n_bands]}
     found = {name: entry.get("shape") for name, entry in described.items()}
     missing = sorted(set(expected) - set(found))

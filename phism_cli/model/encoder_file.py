@@ -16,7 +16,9 @@ from typing import Any
 from phism_cli.errors import PhismError, check_file_format
 
 FORMAT = "phism-encoder"
-FORMAT_VERSION = 2  # 2: config may name an MLP decoder (conventional autoencoder)
+# 2: config may name an MLP decoder (conventional autoencoder); 3: amplitudes solved per pixel,
+# a brightness channel, PCA models (a phism that reads 2 would misread these)
+FORMAT_VERSION = 3
 META_KEY = "phism"
 _MAX_HEADER_BYTES = 100 * 1024 * 1024
 _DTYPE_BYTES = {"BOOL": 1, "U8": 1, "I8": 1, "F8_E5M2": 1, "F8_E4M3": 1, "I16": 2, "U16": 2,

@@ -24,6 +24,12 @@ from phism_cli.model.preprocessing import BandScaler
 from phism_cli.model.renderer import LearnedRenderer, Renderer, SpectralAxis, SpectralRenderer
 
 DECODERS = ("basis", "mlp")
+# cosine: the learning rate falls from `lr` to 0 over `epochs` (early stopping may end it
+# sooner); constant: the paper's fixed rate.
+LR_SCHEDULES = ("cosine", "constant")
+# An epoch is one pass over the training pixels, or as many passes as give this many steps:
+# a scene of a few hundred pixels would otherwise train for a few dozen steps in all.
+MIN_STEPS_PER_EPOCH = 25
 
 EpochCallback = Callable[[int, float, float], None]
 
@@ -45,6 +51,14 @@ def psnr_db(reference: np.ndarray, estimate: np.ndarray) -> float:
     if mse == 0:
         return math.inf
     return 10.0 * math.log10(peak * peak / mse)
+
+
+def sort_components(params: torch.Tensor, position_index: int) -> torch.Tensor:
+    """(N, K, P) parameters with each pixel's components in order of their centres: the
+    renderer sums components, so the order is free, and sorting makes slot k mean "the k-th
+    component from the short-wavelength end" in every pixel."""
+    order = params[..., position_index].argsort(dim=1, stable=True)
+    return params.gather(1, order[..., None].expand_as(params))
 
 
 class StableHuberLoss(nn.Module):
@@ -74,7 +88,22 @@ class TrainingSummary:
     history: list[dict[str, float]] = field(default_factory=list)
 
 
-class PhismEncoder:
+class FittedAxisMixin:
+    """What every fitted encoder derives from its renderer and spectral axis."""
+
+    renderer_: Renderer
+    axis_: SpectralAxis
+
+    @property
+    def channel_names_(self) -> list[str]:
+        return self.renderer_.channel_names
+
+    @property
+    def wavelength_nm_(self) -> np.ndarray | None:
+        return self.axis_.positions if self.axis_.unit == "nm" else None
+
+
+class PhismEncoder(FittedAxisMixin):
     """Fit on (N, C) spectra; `transform` gives (N, K*P) physical latent values.
 
     `decoder="basis"` is PhISM: K components of a parameter-free spectral basis.
@@ -103,6 +132,9 @@ class PhismEncoder:
         basis_config: dict[str, Any] | None = None,
         decoder: str = "basis",
         latent_dim: int | None = None,
+        amplitudes: str = "solve",
+        brightness: bool = True,
+        lr_schedule: str = "cosine",
     ) -> None:
         if decoder not in DECODERS:
             raise ValueError(f"unknown decoder {decoder!r}; choose one of {', '.join(DECODERS)}")
@@ -124,6 +156,12 @@ class PhismEncoder:
         self.basis_config = dict(basis_config or {})
         self.decoder = decoder
         self.latent_dim = latent_dim
+        self.amplitudes = amplitudes
+        self.brightness = brightness
+        if lr_schedule not in LR_SCHEDULES:
+            raise ValueError(f"unknown learning-rate schedule {lr_schedule!r}; choose one of "
+                             f"{', '.join(LR_SCHEDULES)}")
+        self.lr_schedule = lr_schedule
 
     def get_params(self) -> dict[str, Any]:
         return {
@@ -135,6 +173,8 @@ class PhismEncoder:
             "seed": self.seed, "device": self.device,
             "basis_config": self.basis_config,
             "decoder": self.decoder, "latent_dim": self.latent_dim,
+            "amplitudes": self.amplitudes, "brightness": self.brightness,
+            "lr_schedule": self.lr_schedule,
         }
 
     # -- building -------------------------------------------------------------------------
@@ -149,8 +189,19 @@ class PhismEncoder:
             basis = make_basis(self.basis, **self.basis_config)
             self.model_ = PhismAutoencoder(
                 n_bands, basis, self.n_components, self.axis_.normalised(),
-                hidden=self.hidden, batch_norm=self.batch_norm, fixed=self.fixed)
+                hidden=self.hidden, batch_norm=self.batch_norm, fixed=self.fixed,
+                amplitudes=self.amplitudes, brightness=self.uses_brightness)
         self.n_bands_ = n_bands
+
+    @property
+    def uses_brightness(self) -> bool:
+        """The brightness term is part of the basis decoder with solved amplitudes only."""
+        return self.decoder == "basis" and self.amplitudes == "solve" and self.brightness
+
+    def _set_reference(self) -> None:
+        """The brightness term's spectrum: the training mean, standardised."""
+        if isinstance(self.model_, PhismAutoencoder):
+            self.model_.set_reference(torch.as_tensor(self.scaler_.mean_ / self.scaler_.scale_))
 
     @property
     def renderer_(self) -> Renderer:
@@ -158,15 +209,8 @@ class PhismEncoder:
             return LearnedRenderer(self.model_.decoder, self.model_.latent_dim, self.axis_,
                                    self.scaler_.mean_, self.scaler_.scale_)
         return SpectralRenderer(self.model_.basis, self.n_components, self.axis_,
-                                self.scaler_.mean_, self.scaler_.scale_)
-
-    @property
-    def channel_names_(self) -> list[str]:
-        return self.renderer_.channel_names
-
-    @property
-    def wavelength_nm_(self) -> np.ndarray | None:
-        return self.axis_.positions if self.axis_.unit == "nm" else None
+                                self.scaler_.mean_, self.scaler_.scale_,
+                                brightness=self.uses_brightness)
 
     # -- fitting --------------------------------------------------------------------------
     def fit(self, pixels: np.ndarray, wavelength_nm: np.ndarray | None = None,
@@ -183,12 +227,15 @@ class PhismEncoder:
 
         self.scaler_ = BandScaler(self.scaling).fit(pixels[train_idx])
         self._build(pixels.shape[1], wavelength_nm)
+        self._set_reference()
         device = resolve_device(self.device)
         scaled = torch.as_tensor(self.scaler_.transform(pixels), device=device)
         train, val = scaled[train_idx], scaled[val_idx]
         model = self.model_.to(device)
         optimiser = torch.optim.AdamW(model.parameters(), lr=self.lr,
                                       weight_decay=self.weight_decay)
+        schedule = (torch.optim.lr_scheduler.CosineAnnealingLR(optimiser, self.epochs)
+                    if self.lr_schedule == "cosine" else None)
         loss_fn = StableHuberLoss(self.huber_delta)
         shuffle = torch.Generator(device="cpu").manual_seed(self.seed)
 
@@ -197,6 +244,8 @@ class PhismEncoder:
         for epoch in range(1, self.epochs + 1):
             train_loss = self._train_epoch(model, train, optimiser, loss_fn, shuffle)
             val_loss = self._evaluate(model, val, loss_fn)
+            if schedule is not None:
+                schedule.step()
             summary.history.append({"epoch": epoch, "train_loss": train_loss,
                                     "val_loss": val_loss})
             summary.epochs = epoch
@@ -224,9 +273,12 @@ class PhismEncoder:
                      optimiser: torch.optim.Optimizer, loss_fn: nn.Module,
                      generator: torch.Generator) -> float:
         model.train()
-        order = torch.randperm(data.shape[0], generator=generator).to(data.device)
+        n = data.shape[0]
+        passes = max(1, math.ceil(MIN_STEPS_PER_EPOCH / math.ceil(n / self.batch_size)))
+        orders = [torch.randperm(n, generator=generator).to(data.device)
+                  for _ in range(passes)]
         total, seen = 0.0, 0
-        for start in range(0, data.shape[0], self.batch_size):
+        for order, start in ((o, s) for o in orders for s in range(0, n, self.batch_size)):
             batch = data[order[start:start + self.batch_size]]
             if batch.shape[0] < 2 and self.batch_norm:
                 continue  # BatchNorm cannot train on a single pixel
@@ -256,8 +308,10 @@ class PhismEncoder:
 
     @torch.inference_mode()
     def transform(self, pixels: np.ndarray, batch_size: int = 16384) -> np.ndarray:
-        """(N, C) spectra in physical units -> (N, K*P) latent in physical units.
+        """(N, C) spectra in physical units -> (N, K*P [+1]) latent in physical units.
 
+        Components come out sorted by centre within each pixel (slot 0 is the component
+        nearest the short end of the axis), then the brightness when the model has the term.
         With the MLP decoder the latent is the encoder's (N, latent_dim) output, unitless.
         """
         model = self.model_.eval()
@@ -268,11 +322,21 @@ class PhismEncoder:
         for start in range(0, pixels.shape[0], batch_size):
             batch = torch.as_tensor(pixels[start:start + batch_size], device=device)
             with serial_torch(batch.shape[0] < SERIAL_BELOW_ROWS):
-                latent = model.encode((batch - mean) / scale)
-            if isinstance(model, PhismAutoencoder):
-                latent = model.basis.to_physical(latent, self.axis_.minimum, self.axis_.span)
-            out[start:start + batch_size] = latent.reshape(batch.shape[0], -1).cpu().numpy()
+                if isinstance(model, PhismAutoencoder):
+                    latent = self._physical_latent(model, (batch - mean) / scale)
+                else:
+                    latent = model.encode((batch - mean) / scale)
+            out[start:start + batch_size] = latent.cpu().numpy()
         return out
+
+    def _physical_latent(self, model: PhismAutoencoder, scaled: torch.Tensor) -> torch.Tensor:
+        params, brightness = model.encode(scaled)
+        params = sort_components(params, model.basis.position_index)
+        latent = model.basis.to_physical(params, self.axis_.minimum, self.axis_.span)
+        latent = latent.reshape(scaled.shape[0], -1)
+        if brightness is not None:
+            latent = torch.cat((latent, brightness[:, None]), dim=1)
+        return latent
 
     def inverse_transform(self, latent: np.ndarray) -> np.ndarray:
         return self.renderer_.render(latent)

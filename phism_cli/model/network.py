@@ -120,8 +120,18 @@ class PixelEncoder(nn.Module):
         return self.net(x)
 
 
+AMPLITUDE_MODES = ("solve", "encoder")
+
+
 class PhismAutoencoder(nn.Module):
     """Encoder to K components of a basis, rendered back at the sensor's band positions.
+
+    `amplitudes="solve"` (variable projection): the network predicts each component's shape
+    (centre, width, skew) and the amplitudes, the only parameters the spectrum is linear in,
+    are solved exactly per pixel by least squares against the input; training runs through
+    the solve. `amplitudes="encoder"` is the paper's way (the network predicts them too).
+    `brightness=True` adds one more linear term, a per-pixel multiple of a reference
+    spectrum (`set_reference`; the training mean, so brightness 1 is the mean's level).
 
     With `fixed=True` (the paper's "PhISM (fixed)" ablation) only the amplitudes depend on the
     pixel; the other parameters of each component are learned constants, so the model is
@@ -130,22 +140,38 @@ class PhismAutoencoder(nn.Module):
 
     def __init__(self, n_bands: int, basis: SpectralBasis, n_components: int,
                  axis: Tensor, hidden: Sequence[int] = (512, 1024, 512, 256),
-                 batch_norm: bool = True, fixed: bool = False) -> None:
+                 batch_norm: bool = True, fixed: bool = False, amplitudes: str = "solve",
+                 brightness: bool = False) -> None:
         super().__init__()
+        if amplitudes not in AMPLITUDE_MODES:
+            raise ValueError(f"unknown amplitude mode {amplitudes!r}; use "
+                             f"{' or '.join(AMPLITUDE_MODES)}")
+        if brightness and amplitudes != "solve":
+            raise ValueError("the brightness term needs solved amplitudes (amplitudes='solve')")
         self.basis = basis
         self.n_components = n_components
         self.fixed = fixed
+        self.solve = amplitudes == "solve"
+        self.brightness = brightness
         per_pixel = 1 if fixed else basis.n_params
         self.encoder = PixelEncoder(n_bands, n_components * per_pixel, hidden, batch_norm)
+        start = basis.initial_raw(n_components)
         if fixed:
-            # Spread the initial centres over the axis so components start distinct.
-            init = torch.zeros(n_components, basis.n_params)
-            init[:, 0] = torch.logit(torch.linspace(0.1, 0.9, n_components))
-            self.shared_raw = nn.Parameter(init)
+            self.shared_raw = nn.Parameter(start)
+        elif self.solve:
+            # Start every pixel at the spread-out components; the input moves them from there.
+            last = self.encoder.net[-1]
+            with torch.no_grad():
+                last.weight.mul_(0.1)
+                last.bias.copy_(start.reshape(-1))
         self.register_buffer("axis", axis.to(torch.float32))
+        self.register_buffer("reference", torch.zeros(n_bands), persistent=False)
 
-    def encode(self, x: Tensor) -> Tensor:
-        """Bounded component parameters (N, K, P) on the normalised axis."""
+    def set_reference(self, reference: Tensor) -> None:
+        """The brightness term's spectrum, in the standardised units the network sees."""
+        self.reference.copy_(torch.as_tensor(reference, dtype=torch.float32))
+
+    def _shapes(self, x: Tensor) -> Tensor:
         out = self.encoder(x)
         n = x.shape[0]
         if self.fixed:
@@ -155,11 +181,20 @@ class PhismAutoencoder(nn.Module):
             raw = out.reshape(n, self.n_components, self.basis.n_params)
         return self.basis.activate(raw)
 
-    def render(self, params: Tensor) -> Tensor:
-        return self.basis.render(params, self.axis)
+    def encode(self, x: Tensor) -> tuple[Tensor, Tensor | None]:
+        """Bounded component parameters (N, K, P) on the normalised axis, and the brightness
+        (N,) (None without the term)."""
+        params = self._shapes(x)
+        if not self.solve:
+            return params, None
+        return self.basis.solve_amplitudes(params, self.axis, x,
+                                           self.reference if self.brightness else None)
+
+    def render(self, params: Tensor, brightness: Tensor | None = None) -> Tensor:
+        return self.basis.render_with(params, self.axis, brightness, self.reference)
 
     def forward(self, x: Tensor) -> Tensor:
-        return self.render(self.encode(x))
+        return self.render(*self.encode(x))
 
 
 class MLPAutoencoder(nn.Module):

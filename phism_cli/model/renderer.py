@@ -40,6 +40,11 @@ class SpectralAxis:
         return torch.as_tensor((self.positions - self.minimum) / self.span, dtype=torch.float32)
 
 
+BRIGHTNESS_MEANING = ("the 'brightness' channel: each pixel's multiple of the reference "
+                      "spectrum band_mean (the training mean; 1 = its level), added to the "
+                      "components; illumination, topography or albedo")
+
+
 @dataclass
 class SpectralRenderer:
     """Everything needed to turn a latent map back into spectra in the input's units."""
@@ -49,21 +54,35 @@ class SpectralRenderer:
     axis: SpectralAxis
     band_mean: np.ndarray
     band_scale: np.ndarray
+    brightness: bool = False  # a last channel multiplies band_mean, the reference spectrum
 
     @property
     def channel_names(self) -> list[str]:
-        return self.basis.channel_names(self.n_components, self.axis.unit)
+        names = self.basis.channel_names(self.n_components, self.axis.unit)
+        return [*names, "brightness"] if self.brightness else names
+
+    @property
+    def n_component_channels(self) -> int:
+        return self.n_components * self.basis.n_params
 
     def _normalised_params(self, latent: np.ndarray) -> torch.Tensor:
-        params = torch.as_tensor(latent, dtype=torch.float32).reshape(
+        params = torch.as_tensor(latent[:, :self.n_component_channels],
+                                 dtype=torch.float32).reshape(
             latent.shape[0], self.n_components, self.basis.n_params)
         return self.basis.from_physical(params, self.axis.minimum, self.axis.span)
 
+    def brightness_of(self, latent: np.ndarray) -> np.ndarray:
+        """(N, 1) each pixel's multiple of the reference spectrum (1 without the term)."""
+        if not self.brightness:
+            return np.ones((latent.shape[0], 1), dtype=np.float32)
+        return latent[:, -1:]
+
     @torch.inference_mode()
     def render(self, latent: np.ndarray) -> np.ndarray:
-        """(N, K*P) latent values in physical units -> (N, C) spectra in the input's units."""
+        """(N, K*P [+1]) latent values in physical units -> (N, C) spectra in the input's
+        units: brightness x band_mean plus the components."""
         scaled = self.basis.render(self._normalised_params(latent), self.axis.normalised())
-        return scaled.numpy() * self.band_scale + self.band_mean
+        return scaled.numpy() * self.band_scale + self.brightness_of(latent) * self.band_mean
 
     @torch.inference_mode()
     def components(self, latent: np.ndarray) -> np.ndarray:
@@ -82,6 +101,8 @@ class SpectralRenderer:
             "axis_positions": [float(v) for v in self.axis.positions],
             "band_mean": [float(v) for v in self.band_mean],
             "band_scale": [float(v) for v in self.band_scale],
+            "brightness": self.brightness,
+            **({"brightness_meaning": BRIGHTNESS_MEANING} if self.brightness else {}),
         }
 
     @classmethod
@@ -93,6 +114,7 @@ class SpectralRenderer:
                               meta["axis_unit"]),
             band_mean=np.asarray(meta["band_mean"], dtype=np.float32),
             band_scale=np.asarray(meta["band_scale"], dtype=np.float32),
+            brightness=bool(meta.get("brightness", False)),
         )
 
 
@@ -134,7 +156,59 @@ class LearnedRenderer:
         }
 
 
-Renderer = SpectralRenderer | LearnedRenderer
+@dataclass
+class LinearRenderer:
+    """PCA's decoder: spectra = (latent @ loadings) x band_scale + band_mean. It has no
+    trained weights but the loadings, which a latent map carries in its metadata, so it
+    renders without the model."""
+
+    loadings: np.ndarray  # (N, C): one row per principal component
+    axis: SpectralAxis
+    band_mean: np.ndarray
+    band_scale: np.ndarray
+
+    @property
+    def n_components(self) -> int:
+        return int(self.loadings.shape[0])
+
+    @property
+    def channel_names(self) -> list[str]:
+        return [f"pc{i}" for i in range(self.n_components)]
+
+    def render(self, latent: np.ndarray, batch_size: int = 16384) -> np.ndarray:
+        """(N, n_components) scores -> (N, C) spectra in the input's units, float32."""
+        loadings = self.loadings.astype(np.float64)
+        scale = self.band_scale.astype(np.float64)
+        mean = self.band_mean.astype(np.float64)
+        out = np.empty((latent.shape[0], loadings.shape[1]), dtype=np.float32)
+        for start in range(0, latent.shape[0], batch_size):
+            batch = np.asarray(latent[start:start + batch_size], dtype=np.float64)
+            out[start:start + batch_size] = batch @ loadings * scale + mean
+        return out
+
+    def to_metadata(self) -> dict[str, Any]:
+        return {
+            "decoder": "pca",
+            "n_components": self.n_components,
+            "axis_unit": self.axis.unit,
+            "axis_positions": [float(v) for v in self.axis.positions],
+            "band_mean": [float(v) for v in self.band_mean],
+            "band_scale": [float(v) for v in self.band_scale],
+            "loadings": [[float(v) for v in row] for row in self.loadings],
+        }
+
+    @classmethod
+    def from_metadata(cls, meta: dict[str, Any]) -> LinearRenderer:
+        return cls(
+            loadings=np.asarray(meta["loadings"], dtype=np.float32),
+            axis=SpectralAxis(np.asarray(meta["axis_positions"], dtype=np.float64),
+                              meta["axis_unit"]),
+            band_mean=np.asarray(meta["band_mean"], dtype=np.float32),
+            band_scale=np.asarray(meta["band_scale"], dtype=np.float32),
+        )
+
+
+Renderer = SpectralRenderer | LearnedRenderer | LinearRenderer
 
 
 def _finite_list(meta: dict[str, Any], key: str, where: str, length: int | None = None,
@@ -157,7 +231,7 @@ def check_renderer_metadata(meta: Any, where: str) -> None:
         raise PhismError(f"{where}: no renderer description; the file is damaged, write it "
                          "again")
     decoder = meta.get("decoder", "basis")
-    if decoder not in ("basis", "mlp"):
+    if decoder not in ("basis", "mlp", "pca"):
         raise PhismError(f"{where}: unknown decoder {decoder!r}; the file is damaged or newer "
                          "than this phism")
     if meta.get("axis_unit") not in ("nm", "band"):
@@ -166,12 +240,18 @@ def check_renderer_metadata(meta: Any, where: str) -> None:
     positions = _finite_list(meta, "axis_positions", where, positive=True)
     _finite_list(meta, "band_mean", where, len(positions))
     _finite_list(meta, "band_scale", where, len(positions), positive=True)
-    count_key = "n_components" if decoder == "basis" else "latent_dim"
+    count_key = "latent_dim" if decoder == "mlp" else "n_components"
     count = meta.get(count_key)
     if not isinstance(count, int) or isinstance(count, bool) or not 1 <= count <= 4096:
         raise PhismError(f"{where}: renderer field '{count_key}' is {count!r}, not a whole "
                          "number from 1 to 4096; the file is damaged, write it again")
+    if decoder == "pca":
+        _check_loadings(meta.get("loadings"), count, len(positions), where)
     if decoder == "basis":
+        if not isinstance(meta.get("brightness", False), bool):
+            raise PhismError(f"{where}: renderer field 'brightness' is "
+                             f"{meta.get('brightness')!r}, not true or false; the file is "
+                             "damaged, write it again")
         try:
             make_basis(str(meta.get("basis")), **dict(meta.get("basis_config") or {}))
         except (TypeError, ValueError) as exc:
@@ -179,9 +259,25 @@ def check_renderer_metadata(meta: Any, where: str) -> None:
                              "damaged or newer than this phism") from None
 
 
-def renderer_from_metadata(meta: dict[str, Any], where: str = "latents") -> SpectralRenderer:
+def _check_loadings(rows: Any, n_components: int, n_bands: int, where: str) -> None:
+    """PCA's loadings: one list of n_bands finite numbers per component."""
+    ok = isinstance(rows, list) and len(rows) == n_components and all(
+        isinstance(row, list) and len(row) == n_bands and all(
+            isinstance(v, int | float) and not isinstance(v, bool) and math.isfinite(v)
+            for v in row)
+        for row in rows)
+    if not ok:
+        raise PhismError(f"{where}: renderer field 'loadings' is not {n_components} lists of "
+                         f"{n_bands} finite numbers (one per principal component and band); "
+                         "the file is damaged, write it again")
+
+
+def renderer_from_metadata(meta: dict[str, Any],
+                           where: str = "latents") -> SpectralRenderer | LinearRenderer:
     """The parameter-free renderer a latent map describes; a learned decoder needs its model."""
     check_renderer_metadata(meta, where)
+    if meta.get("decoder") == "pca":
+        return LinearRenderer.from_metadata(meta)
     if meta.get("decoder", "basis") != "basis":
         raise PhismError(f"{where}: these latents come from a conventional autoencoder, whose "
                          "decoder has weights: pass the encoder file with --model/-m")

@@ -12,8 +12,8 @@ from phism_cli.errors import PhismError
 from phism_cli.inversion.refine import LatentRefiner, refine_batch_size
 from phism_cli.io.rasters import RasterWriter
 from phism_cli.io.scene import Scene
-from phism_cli.model.estimator import PhismEncoder
-from phism_cli.model.renderer import SpectralRenderer
+from phism_cli.model.pca import Encoder
+from phism_cli.model.renderer import LinearRenderer, SpectralRenderer
 from phism_cli.pipeline.metrics import ReconstructionMetrics
 from phism_cli.pipeline.pixels import valid_mask
 
@@ -28,7 +28,7 @@ class Refinement:
     after: ReconstructionMetrics = field(default_factory=ReconstructionMetrics)
     seconds: float = 0.0
 
-    def apply(self, encoder: PhismEncoder, pixels: np.ndarray,
+    def apply(self, encoder: Encoder, pixels: np.ndarray,
               latent: np.ndarray) -> np.ndarray:
         start = time.perf_counter()
         out = np.empty_like(latent)
@@ -47,12 +47,16 @@ class Refinement:
                 "psnr_gain_db": after - before, "refine_seconds": self.seconds}
 
 
-def make_refinement(encoder: PhismEncoder, steps: int, lr: float,
+def make_refinement(encoder: Encoder, steps: int, lr: float,
                     model_name: object) -> Refinement | None:
-    """The `--refine` set-up, or None for 0 steps; refuses a learned (MLP) decoder."""
+    """The `--refine` set-up, or None for 0 steps; refuses a learned (MLP) decoder and PCA."""
     if steps <= 0:
         return None
     renderer = encoder.renderer_
+    if isinstance(renderer, LinearRenderer):
+        raise PhismError(f"{model_name}: --refine optimises the parameters of a physical "
+                         "renderer, and this encoder is PCA, whose scores are already the "
+                         "least-squares fit; encode without --refine")
     if not isinstance(renderer, SpectralRenderer):
         raise PhismError(f"{model_name}: --refine optimises the parameters of a physical "
                          "renderer, and this encoder has a learned MLP decoder; encode "
@@ -61,7 +65,7 @@ def make_refinement(encoder: PhismEncoder, steps: int, lr: float,
     return Refinement(LatentRefiner(renderer, steps, lr, device), refine_batch_size(device))
 
 
-def encode_scene(scene: Scene, encoder: PhismEncoder, writer: RasterWriter,
+def encode_scene(scene: Scene, encoder: Encoder, writer: RasterWriter,
                  tile_size: int = 256, batch_size: int = 16384,
                  on_tile: Callable[[int], None] | None = None,
                  refinement: Refinement | None = None) -> dict[str, int]:

@@ -8,12 +8,12 @@ import numpy as np
 
 from phism_cli.io.rasters import RasterReader, RasterWriter
 from phism_cli.io.scene import Scene, iter_windows
-from phism_cli.model.renderer import SpectralRenderer
+from phism_cli.model.renderer import Renderer
 from phism_cli.pipeline.metrics import ReconstructionMetrics
 from phism_cli.pipeline.pixels import valid_mask
 
 
-def render_latents(latents: RasterReader, renderer: SpectralRenderer, writer: RasterWriter,
+def render_latents(latents: RasterReader, renderer: Renderer, writer: RasterWriter,
                    reference: Scene | None = None, tile_size: int = 256,
                    on_tile: Callable[[int], None] | None = None) -> ReconstructionMetrics:
     metrics = ReconstructionMetrics()

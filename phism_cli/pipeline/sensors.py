@@ -12,10 +12,10 @@ from phism_cli.errors import ModelMismatchError, PhismError
 
 if TYPE_CHECKING:
     from phism_cli.io.scene import Scene
-    from phism_cli.model.estimator import PhismEncoder
+    from phism_cli.model.pca import Encoder
 
 
-def check_model_fits_scene(encoder: PhismEncoder, scene: Scene, model_path: Path) -> None:
+def check_model_fits_scene(encoder: Encoder, scene: Scene, model_path: Path) -> None:
     """Refuse a model whose bands do not match the scene's, saying both."""
     model_wl, scene_wl = encoder.wavelength_nm_, scene.wavelength_nm
 

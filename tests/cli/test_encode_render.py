@@ -56,11 +56,14 @@ def test_encode_zarr_then_render_reaches_psnr(cli, tmp_path, sample_model) -> No
 
     ds = xr.open_zarr(latents)
     latent = ds["latent"]
-    assert latent.dims == ("channel", "y", "x") and latent.shape == (20, 64, 64)
+    assert latent.dims == ("channel", "y", "x") and latent.shape == (21, 64, 64)
     assert list(ds["channel"].values[:4]) == ["c0_mu_nm", "c0_sigma_nm", "c0_alpha", "c0_amp"]
+    assert ds["channel"].values[-1] == "brightness"
+    centres = latent.sel(channel=[f"c{k}_mu_nm" for k in range(5)]).values
+    assert (np.diff(centres, axis=0)[:, np.isfinite(centres).all(0)] >= 0).all()
     assert ds["x"].values[0] == pytest.approx(366975.0 + 15.0)  # pixel centres
     assert "32633" in ds["spatial_ref"].attrs["crs_wkt"]
-    assert latent.encoding["chunks"] == (20, 32, 32)
+    assert latent.encoding["chunks"] == (21, 32, 32)
 
     recon = tmp_path / "recon.tif"
     result = cli("render", latents, "-o", recon, "--reference", SAMPLE_SCENE, "--plot",
@@ -129,7 +132,7 @@ def test_real_scenes_keep_crs_and_transform(cli, tmp_path, shared_data, relative
     assert result.code == 0, result.err
     with rasterio.open(out) as ds, open_scene(path) as scene:
         assert ds.crs == scene.crs and ds.transform == scene.transform
-        assert ds.count == 8 and np.isfinite(ds.read()).all()
+        assert ds.count == 9 and np.isfinite(ds.read()).all()
 
 
 def test_indian_pines_mat(cli, tmp_path, shared_data) -> None:
@@ -138,7 +141,7 @@ def test_indian_pines_mat(cli, tmp_path, shared_data) -> None:
                  "--max-pixels", "2000", "--json", "-q")
     assert result.code == 0, result.err
     ds = xr.open_zarr(tmp_path / "ip.zarr")
-    assert ds["latent"].shape == (20, 145, 145)
+    assert ds["latent"].shape == (21, 145, 145)
     assert str(ds["channel"].values[0]) == "c0_mu_band"  # no wavelengths: band-number axis
     assert "spatial_ref" not in ds
 

@@ -64,3 +64,26 @@ def test_command_line_names_every_basis() -> None:
     from phism_cli.model.bases import BASES
 
     assert tuple(BASES) == BASIS_NAMES
+
+
+def test_initial_components_are_spread_over_the_axis() -> None:
+    for basis in (SkewNormalBasis(), GaussianBasis()):
+        params = basis.activate(basis.initial_raw(4))
+        np.testing.assert_allclose(params[:, 0].numpy(), [0.125, 0.375, 0.625, 0.875],
+                                   atol=1e-6)
+        np.testing.assert_allclose(params[:, 1].numpy(), 0.125 + basis.min_width, atol=1e-6)
+        assert (params[:, basis.amplitude_index] == 0).all()
+
+
+def test_solve_weights_is_least_squares() -> None:
+    from phism_cli.model.bases import solve_weights
+
+    gen = torch.Generator().manual_seed(0)
+    design = torch.randn(5, 3, 40, generator=gen, dtype=torch.float64)
+    target = torch.randn(5, 40, generator=gen, dtype=torch.float64)
+    got = solve_weights(design, target, ridge=0.0)
+    for i in range(5):
+        want = np.linalg.lstsq(design[i].T.numpy(), target[i].numpy(), rcond=None)[0]
+        np.testing.assert_allclose(got[i].numpy(), want, rtol=1e-9)
+    twin = torch.cat([design[:, :1], design[:, :1]], dim=1).float()  # coinciding components
+    assert torch.isfinite(solve_weights(twin, target.float())).all()

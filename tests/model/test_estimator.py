@@ -23,9 +23,11 @@ def _small(**kw) -> PhismEncoder:
 def test_fit_beats_the_mean_spectrum(pixels) -> None:
     enc = _small().fit(pixels, wavelength_nm=WAVELENGTH_NM)
     latent = enc.transform(pixels)
-    assert latent.shape == (900, 12)
-    mu = latent[:, 0::4]
+    assert latent.shape == (900, 13)
+    assert enc.channel_names_[-1] == "brightness"
+    mu = latent[:, 0:12:4]
     assert mu.min() >= 400 and mu.max() <= 2500
+    assert (np.diff(mu, axis=1) >= 0).all()  # components sorted by centre in every pixel
     baseline = psnr_db(pixels, np.broadcast_to(pixels.mean(0), pixels.shape))
     assert psnr_db(pixels, enc.inverse_transform(latent)) > baseline + 3.0
     assert enc.training_.val_psnr_db > baseline + 3.0
@@ -49,7 +51,7 @@ def test_best_weights_are_restored(pixels) -> None:
 
 def test_fixed_ablation_shares_shapes(pixels) -> None:
     enc = _small(fixed=True, epochs=2).fit(pixels, wavelength_nm=WAVELENGTH_NM)
-    latent = enc.transform(pixels[:50]).reshape(50, 3, 4)
+    latent = enc.transform(pixels[:50])[:, :12].reshape(50, 3, 4)
     np.testing.assert_allclose(latent[:, :, :3], np.broadcast_to(latent[:1, :, :3],
                                                                 (50, 3, 3)), rtol=1e-6)
     assert latent[:, :, 3].std(axis=0).min() > 0
@@ -87,3 +89,52 @@ def test_conventional_autoencoder_round_trip(pixels, tmp_path) -> None:
 def test_unknown_decoder() -> None:
     with pytest.raises(ValueError, match="unknown decoder"):
         PhismEncoder(decoder="transformer")
+
+
+def test_amplitudes_and_brightness_are_least_squares_optimal(pixels) -> None:
+    enc = _small(epochs=2).fit(pixels, wavelength_nm=WAVELENGTH_NM)
+    latent = enc.transform(pixels[:30])
+    renderer = enc.renderer_
+    scaled = (pixels[:30] - renderer.band_mean) / renderer.band_scale
+    parts = renderer.components(latent) / renderer.band_scale  # (N, K, C), standardised
+    amp = latent[:, 3:12:4]
+    reference = np.broadcast_to(renderer.band_mean / renderer.band_scale, (30, 1, 40))
+    design = np.concatenate([parts / amp[:, :, None], reference], axis=1).astype(np.float64)
+    ours = np.concatenate([amp, latent[:, -1:] - 1.0], axis=1)
+    for i in range(30):
+        best, *_ = np.linalg.lstsq(design[i].T, scaled[i], rcond=None)
+        residual = np.sum((ours[i] @ design[i] - scaled[i]) ** 2)
+        optimum = np.sum((best @ design[i] - scaled[i]) ** 2)
+        assert residual <= optimum * (1 + 1e-3) + 1e-6
+
+
+def test_brightness_recovers_an_illumination_factor() -> None:
+    rng = np.random.default_rng(3)
+    spectrum = smooth_cube(1, 1, 40, seed=2).reshape(40)
+    factor = rng.uniform(0.5, 1.5, 400).astype(np.float32)
+    pixels = factor[:, None] * spectrum + rng.normal(0, 1e-3, (400, 40)).astype(np.float32)
+    enc = _small(n_components=1, epochs=3).fit(pixels, wavelength_nm=WAVELENGTH_NM)
+    brightness = enc.transform(pixels)[:, -1]
+    np.testing.assert_allclose(brightness, factor / factor.mean(), rtol=0.02, atol=0.02)
+    plain = _small(n_components=1, epochs=3, brightness=False).fit(
+        pixels, wavelength_nm=WAVELENGTH_NM)
+    assert plain.transform(pixels).shape[1] == 4
+    assert psnr_db(pixels, enc.inverse_transform(enc.transform(pixels))) > \
+        psnr_db(pixels, plain.inverse_transform(plain.transform(pixels))) + 3.0
+
+
+def test_models_written_before_the_settings_keep_their_meaning() -> None:
+    from phism_cli.model.checkpoint import _checked_config
+
+    config = _checked_config({"n_components": 3}, "m.safetensors")
+    assert config["amplitudes"] == "encoder" and config["brightness"] is False
+    assert _checked_config({"amplitudes": "solve"}, "m")["amplitudes"] == "solve"
+    with pytest.raises(Exception, match="amplitudes"):
+        _checked_config({"amplitudes": "guess"}, "m.safetensors")
+
+
+def test_small_scenes_still_train_for_whole_epochs_of_steps() -> None:
+    pixels = smooth_cube(6, 6, 40, seed=4).reshape(-1, 40)  # 36 pixels: one batch a pass
+    enc = _small(epochs=1, patience=1).fit(pixels, wavelength_nm=WAVELENGTH_NM)
+    steps = enc.model_.encoder.net[1].num_batches_tracked
+    assert int(steps) >= 25
