@@ -110,6 +110,9 @@ def build_encoder(**settings: Any) -> Encoder:
         return _pca_encoder(settings)
     from phism_cli.model.estimator import PhismEncoder
 
+    if settings.get("brightness") is False and settings.get("decoder", "basis") != "basis":
+        raise PhismError(f"--no-brightness turns off a term of the spectral basis, and "
+                         f"--decoder {settings['decoder']} learns its decoder; drop it")
     for name in ("lr",):
         value = settings.get(name)
         if value is not None and not (math.isfinite(value) and value > 0):
@@ -133,6 +136,9 @@ def _pca_encoder(settings: dict[str, Any]) -> Encoder:
     if settings.get("latent_dim") is not None:
         raise PhismError("--latent-dim sizes the latent of --decoder mlp, and --basis pca "
                          "keeps --components/-k scores; drop --latent-dim")
+    if settings.get("brightness") is False:
+        raise PhismError("--no-brightness turns off a term of the spectral basis, and --basis "
+                         "pca has none (its scores are centred on the mean); drop it")
     return PcaEncoder(n_components=settings["n_components"], seed=settings.get("seed", 0),
                       device=settings.get("device", "auto"))
 
@@ -159,10 +165,14 @@ def fit_encoder_on_scenes(scenes: Sequence[Scene], encoder: Encoder, max_pixels:
     from phism_cli.pipeline.sensors import check_same_sensor
 
     check_same_sensor(scenes)
-    if encoder.decoder == "pca" and encoder.n_components > scenes[0].count:
-        raise PhismError(f"--components {encoder.n_components}: --basis pca gives at most one "
-                         f"component per band and {scenes[0].path} has {scenes[0].count} "
-                         f"bands; give -k {scenes[0].count} or fewer")
+    if encoder.linear_terms > scenes[0].count:
+        spare = scenes[0].count - (encoder.linear_terms - encoder.n_components)
+        raise PhismError(f"--components {encoder.n_components}: each component"
+                         + (" and the brightness" if encoder.linear_terms > encoder.n_components
+                            else "") + f" needs a band of its own and {scenes[0].path} has "
+                         f"{scenes[0].count} bands; give -k {max(spare, 1)} or fewer"
+                         + (" or --no-brightness" if encoder.linear_terms > encoder.n_components
+                            else ""))
     total = sum(s.height * s.width for s in scenes)
     with progress_bar(quiet) as progress:
         task = progress.add_task("sampling pixels", total=total)

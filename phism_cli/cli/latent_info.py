@@ -44,7 +44,9 @@ def header_lines(s: dict[str, Any]) -> list[str]:
 
 def component_lines(s: dict[str, Any]) -> list[str]:
     unit, qs = s["axis_unit"], s["percentiles"]
-    lines = [f"per component slot (c0 has the shortest centre in each pixel; {unit}):",
+    order = ("c0 has the shortest centre in each pixel" if s.get("sorted_by_centre")
+             else "slots in the network's order")
+    lines = [f"per component slot ({order}; {unit}):",
              f"{'':<5}{'centre p' + format(qs[0], 'g'):>12}"
              + "".join(f"{'p' + format(q, 'g'):>9}" for q in qs[1:])
              + f"{'width':>9}{'alpha':>8}{'amp':>9}{'amp<0':>9}"]

@@ -156,12 +156,13 @@ class SpectralBasis(abc.ABC):
 
 def solve_weights(design: Tensor, target: Tensor, ridge: float = 1e-5) -> Tensor:
     """Per-row least-squares weights w (N, J) minimising |w @ design - target|^2, for design
-    (N, J, C) and target (N, C). The ridge, relative to each row's mean squared design
-    value, keeps two coinciding components solvable in float32; it is differentiable, so
+    (N, J, C) and target (N, C). The ridge, relative to the mean squared norm of a row's
+    design vectors (and at least `ridge` itself, for components that fall between bands), keeps
+    two coinciding components solvable in float32; it is differentiable, so
     training can run through it (variable projection: the network learns the shapes, the
     amplitudes are solved exactly)."""
     gram = design @ design.transpose(1, 2)  # (N, J, J)
-    scale = gram.diagonal(dim1=1, dim2=2).mean(dim=1).clamp_min(1e-12)
+    scale = gram.diagonal(dim1=1, dim2=2).mean(dim=1).clamp_min(1.0)
     eye = torch.eye(design.shape[1], dtype=design.dtype, device=design.device)
     gram = gram + (ridge * scale)[:, None, None] * eye
     rhs = design @ target.unsqueeze(-1)  # (N, J, 1)

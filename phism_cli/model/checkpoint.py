@@ -189,7 +189,7 @@ _CONFIG_TYPES: dict[str, tuple[type, ...]] = {
     "amplitudes": (str,), "brightness": (bool,), "lr_schedule": (str,),
 }
 # Models written before a setting existed computed what these values compute.
-_CONFIG_BEFORE = {"amplitudes": "encoder", "brightness": False}
+_CONFIG_BEFORE = {"amplitudes": "encoder", "brightness": False, "lr_schedule": "constant"}
 
 
 def _checked_config(config: Any, where: str) -> dict[str, Any]:

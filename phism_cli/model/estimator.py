@@ -173,7 +173,7 @@ class PhismEncoder(FittedAxisMixin):
             "seed": self.seed, "device": self.device,
             "basis_config": self.basis_config,
             "decoder": self.decoder, "latent_dim": self.latent_dim,
-            "amplitudes": self.amplitudes, "brightness": self.brightness,
+            "amplitudes": self.amplitudes, "brightness": self.uses_brightness,
             "lr_schedule": self.lr_schedule,
         }
 
@@ -198,6 +198,14 @@ class PhismEncoder(FittedAxisMixin):
         """The brightness term is part of the basis decoder with solved amplitudes only."""
         return self.decoder == "basis" and self.amplitudes == "solve" and self.brightness
 
+    @property
+    def linear_terms(self) -> int:
+        """Values solved by least squares per pixel (amplitudes, brightness); each needs a
+        band of its own, or the solve is underdetermined."""
+        if self.decoder != "basis" or self.amplitudes != "solve":
+            return 0
+        return self.n_components + int(self.uses_brightness)
+
     def _set_reference(self) -> None:
         """The brightness term's spectrum: the training mean, standardised."""
         if isinstance(self.model_, PhismAutoencoder):
@@ -210,7 +218,8 @@ class PhismEncoder(FittedAxisMixin):
                                    self.scaler_.mean_, self.scaler_.scale_)
         return SpectralRenderer(self.model_.basis, self.n_components, self.axis_,
                                 self.scaler_.mean_, self.scaler_.scale_,
-                                brightness=self.uses_brightness)
+                                brightness=self.uses_brightness,
+                                sorted_by_centre=self.amplitudes == "solve")
 
     # -- fitting --------------------------------------------------------------------------
     def fit(self, pixels: np.ndarray, wavelength_nm: np.ndarray | None = None,
@@ -218,6 +227,11 @@ class PhismEncoder(FittedAxisMixin):
         pixels = np.asarray(pixels, dtype=np.float32)
         if pixels.ndim != 2 or pixels.shape[0] < 20:
             raise ValueError(f"need at least 20 valid pixels to fit, got {pixels.shape[0]}")
+        if self.linear_terms > pixels.shape[1]:
+            raise ValueError(f"{self.n_components} components"
+                             + (" and a brightness term" if self.uses_brightness else "")
+                             + f" need at least {self.linear_terms} bands; the spectra have "
+                             f"{pixels.shape[1]}")
         start = time.perf_counter()
         torch.manual_seed(self.seed)
         rng = np.random.default_rng(self.seed)
@@ -311,7 +325,8 @@ class PhismEncoder(FittedAxisMixin):
         """(N, C) spectra in physical units -> (N, K*P [+1]) latent in physical units.
 
         Components come out sorted by centre within each pixel (slot 0 is the component
-        nearest the short end of the axis), then the brightness when the model has the term.
+        nearest the short end of the axis; models written before phism sorted keep their
+        network's order), then the brightness when the model has the term.
         With the MLP decoder the latent is the encoder's (N, latent_dim) output, unitless.
         """
         model = self.model_.eval()
@@ -331,7 +346,8 @@ class PhismEncoder(FittedAxisMixin):
 
     def _physical_latent(self, model: PhismAutoencoder, scaled: torch.Tensor) -> torch.Tensor:
         params, brightness = model.encode(scaled)
-        params = sort_components(params, model.basis.position_index)
+        if model.solve:  # older models keep the slot order their heads were trained on
+            params = sort_components(params, model.basis.position_index)
         latent = model.basis.to_physical(params, self.axis_.minimum, self.axis_.span)
         latent = latent.reshape(scaled.shape[0], -1)
         if brightness is not None:

@@ -154,7 +154,10 @@ class PhismAutoencoder(nn.Module):
         self.solve = amplitudes == "solve"
         self.brightness = brightness
         per_pixel = 1 if fixed else basis.n_params
-        self.encoder = PixelEncoder(n_bands, n_components * per_pixel, hidden, batch_norm)
+        # Fixed shapes with solved amplitudes leave the network nothing to predict: the model
+        # is least-squares unmixing with learned smooth endmembers.
+        self.encoder = None if fixed and self.solve else PixelEncoder(
+            n_bands, n_components * per_pixel, hidden, batch_norm)
         start = basis.initial_raw(n_components)
         if fixed:
             self.shared_raw = nn.Parameter(start)
@@ -172,8 +175,10 @@ class PhismAutoencoder(nn.Module):
         self.reference.copy_(torch.as_tensor(reference, dtype=torch.float32))
 
     def _shapes(self, x: Tensor) -> Tensor:
-        out = self.encoder(x)
         n = x.shape[0]
+        if self.encoder is None:
+            return self.basis.activate(self.shared_raw.expand(n, -1, -1))
+        out = self.encoder(x)
         if self.fixed:
             raw = self.shared_raw.expand(n, -1, -1).clone()
             raw[..., self.basis.amplitude_index] = out

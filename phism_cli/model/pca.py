@@ -110,6 +110,11 @@ class PcaEncoder(FittedAxisMixin):
         return self
 
     # -- using ----------------------------------------------------------------------------
+    @property
+    def linear_terms(self) -> int:
+        """Scores per pixel; each needs a band of its own."""
+        return self.n_components
+
     def to(self, device: object) -> PcaEncoder:
         """Nothing to move: PCA runs on the CPU."""
         return self

@@ -55,6 +55,7 @@ class SpectralRenderer:
     band_mean: np.ndarray
     band_scale: np.ndarray
     brightness: bool = False  # a last channel multiplies band_mean, the reference spectrum
+    sorted_by_centre: bool = False  # each pixel's components in order of their centres
 
     @property
     def channel_names(self) -> list[str]:
@@ -102,6 +103,7 @@ class SpectralRenderer:
             "band_mean": [float(v) for v in self.band_mean],
             "band_scale": [float(v) for v in self.band_scale],
             "brightness": self.brightness,
+            "sorted_by_centre": self.sorted_by_centre,
             **({"brightness_meaning": BRIGHTNESS_MEANING} if self.brightness else {}),
         }
 
@@ -115,6 +117,7 @@ class SpectralRenderer:
             band_mean=np.asarray(meta["band_mean"], dtype=np.float32),
             band_scale=np.asarray(meta["band_scale"], dtype=np.float32),
             brightness=bool(meta.get("brightness", False)),
+            sorted_by_centre=bool(meta.get("sorted_by_centre", False)),
         )
 
 

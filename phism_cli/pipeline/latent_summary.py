@@ -26,8 +26,8 @@ from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
-from phism_cli.errors import PhismError
-from phism_cli.io.latent_format import LATENT_FORMAT
+from phism_cli.errors import PhismError, check_file_format
+from phism_cli.io.latent_format import LATENT_FORMAT, LATENT_FORMAT_VERSION
 from phism_cli.io.scene import iter_windows
 
 if TYPE_CHECKING:  # io.rasters imports Zarr: `phism info SCENE` never needs it
@@ -319,6 +319,7 @@ def _header(reader: RasterReader, layout: LatentLayout, valid: int) -> dict[str,
         "axis_unit": layout.axis_unit, "axis_min": layout.axis_min,
         "axis_max": layout.axis_max, "percentiles": list(PERCENTILES),
         "fine_bins": FINE_BINS,
+        "sorted_by_centre": bool((meta.get("renderer") or {}).get("sorted_by_centre")),
     }
 
 
@@ -422,6 +423,7 @@ def summarise_latents(reader: RasterReader, bins: int = DEFAULT_BINS,
     if meta.get("format") != LATENT_FORMAT:
         raise PhismError(f"{reader.path}: not a phism latent map (format "
                          f"{meta.get('format')!r}); give the output of 'phism encode'")
+    check_file_format(meta, reader.path, LATENT_FORMAT, LATENT_FORMAT_VERSION, "latent map")
     layout = read_layout(meta, reader.channel_names, reader.path)
     moments, centres = _first_pass(reader, layout, bins, on_pixels)
     fine = _second_pass(reader, moments, on_pixels) if moments.count else None

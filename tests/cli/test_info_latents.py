@@ -23,7 +23,7 @@ SUMMARY_KEYS = {
     "path", "kind", "format", "height", "width", "channels", "pixels", "valid_pixels",
     "model_path", "model_sha256", "decoder", "basis", "n_components", "axis_unit", "axis_min",
     "axis_max", "percentiles", "fine_bins", "components", "brightness", "centre_histogram",
-    "features",
+    "features", "sorted_by_centre",
 }
 
 
@@ -92,6 +92,7 @@ def test_latents_json(cli, latents) -> None:
     summary = json.loads(result.out)
     assert set(summary) == SUMMARY_KEYS
     assert summary["valid_pixels"] == 1190 and summary["n_components"] == K
+    assert summary["sorted_by_centre"] is False  # its renderer does not say it sorted
     assert len(summary["centre_histogram"]["bins"]) == 10
     assert sum(b["count"] for b in summary["centre_histogram"]["bins"]) == 1190 * K
     assert sorted(f["centre"] for f in summary["features"]) == pytest.approx(PEAKS_NM,

@@ -144,11 +144,24 @@ def test_train_head_and_predict_on_pca_latents(cli, tmp_path, scene, labels,
     (["--fixed"], "--fixed"),
     (["--decoder", "mlp"], "--decoder mlp"),
     (["--latent-dim", 4], "--latent-dim"),
+    (["--no-brightness"], "--no-brightness"),
 ])
 def test_fit_encoder_refusals(cli, tmp_path, scene, args, says) -> None:
     model = tmp_path / "m.safetensors"
     result = cli("fit-encoder", scene, "-o", model, "--basis", "pca", *args)
     assert result.code == 1 and says in _one_line(result.err)
+    assert not model.exists()
+
+
+@pytest.mark.parametrize(("args", "says"), [
+    (["-k", 12], "-k 11 or fewer or --no-brightness"),  # 12 amplitudes + brightness > 12 bands
+    (["-k", 13, "--no-brightness"], "-k 12 or fewer"),
+    (["--decoder", "mlp", "--no-brightness"], "--no-brightness"),
+])
+def test_basis_refusals_before_work(cli, tmp_path, scene, args, says) -> None:
+    model = tmp_path / "m.safetensors"
+    result = cli("fit-encoder", scene, "-o", model, *args)
+    assert result.code == 1 and says in _one_line(result.err), result.err
     assert not model.exists()
 
 

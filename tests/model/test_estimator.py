@@ -138,3 +138,26 @@ def test_small_scenes_still_train_for_whole_epochs_of_steps() -> None:
     enc = _small(epochs=1, patience=1).fit(pixels, wavelength_nm=WAVELENGTH_NM)
     steps = enc.model_.encoder.net[1].num_batches_tracked
     assert int(steps) >= 25
+
+
+def test_fixed_shapes_with_solved_amplitudes_need_no_network(pixels) -> None:
+    enc = _small(fixed=True, epochs=2).fit(pixels, wavelength_nm=WAVELENGTH_NM)
+    assert enc.model_.encoder is None
+    assert [name for name, _ in enc.model_.named_parameters()] == ["shared_raw"]
+
+
+def test_models_with_predicted_amplitudes_keep_their_slot_order(pixels) -> None:
+    enc = _small(amplitudes="encoder", brightness=False, epochs=2).fit(
+        pixels, wavelength_nm=WAVELENGTH_NM)
+    assert not enc.renderer_.sorted_by_centre and enc.linear_terms == 0
+    with torch.no_grad():
+        params, _ = enc.model_.encode(torch.as_tensor(
+            (pixels[:50] - enc.scaler_.mean_) / enc.scaler_.scale_))
+    mu_nm = 400.0 + 2100.0 * params[..., 0].numpy()
+    np.testing.assert_allclose(enc.transform(pixels[:50])[:, 0::4], mu_nm, rtol=1e-5)
+
+
+def test_more_linear_terms_than_bands_is_refused() -> None:
+    pixels = smooth_cube(5, 5, 4, seed=6).reshape(-1, 4)
+    with pytest.raises(ValueError, match="need at least 5 bands"):
+        _small(n_components=4).fit(pixels)
