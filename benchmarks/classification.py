@@ -44,6 +44,7 @@ from __future__ import annotations
 import argparse
 import datetime as dt
 import itertools
+import json
 import math
 import sys
 import time
@@ -215,7 +216,7 @@ def markdown(report: dict) -> str:
         "",
         f"- Date: {report['date']}" + ("" if report["complete"] else " (PARTIAL: still "
                                        "running or interrupted)"),
-        f"- Machine: {m['nproc']} CPU cores, GPU: {'yes' if m['gpu'] else 'none'}; torch "
+        f"- Machine: {m['cpu_cores']} CPU cores, GPU: {'yes' if m['gpu'] else 'none'}; torch "
         f"{m['torch']} ({m['torch_threads']} threads), numpy {m['numpy']}, Python "
         f"{m['python']}; load average at start {m['loadavg_at_start']}",
         f"- Encoders: K = {s['components']} components (4K = {4 * s['components']} latent values "
@@ -229,7 +230,15 @@ def markdown(report: dict) -> str:
            else "") + ".",
         f"- Table I: {s['folds']} block folds (32-pixel blocks) x {s['seeds']} seeds; "
         f"Table II: {s['low_label_seeds']} seeds per fraction. Intervals: 95 % t-interval "
-        "of the mean over runs.",
+        "of the mean over runs." if "parts" not in report else
+        "- Merged from runs made side by side: " + "; ".join(
+            f"{', '.join(p['datasets'])}: table(s) {', '.join(map(str, p['tables']))}, "
+            f"{p['seeds_done']} of {p['seeds']} encoder seeds"
+            + (f", {p['low_label_seeds']} label seeds"
+                                            if 2 in p["tables"] else "")
+            + ("" if p["complete"] else " (stopped early)") for p in report["parts"])
+        + f". Table I: {s['folds']} block folds (32-pixel blocks). Intervals: 95 % "
+        "t-interval of the mean over runs.",
         "",
     ]
     for key, info in report["datasets"].items():
@@ -303,6 +312,29 @@ def markdown(report: dict) -> str:
     return "\n".join(lines)
 
 
+def merge(paths: list[Path], out: Path) -> int:
+    """One report from runs over different datasets or tables (run side by side)."""
+    reports = [json.loads(p.read_text()) for p in paths]
+    merged = reports[0] | {"datasets": {}, "fits": [], "table1": [], "table2": [],
+                           "parts": []}
+    for report in reports:
+        for key in ("fits", "table1", "table2"):
+            merged[key] += report[key]
+        merged["datasets"] |= report["datasets"]
+        s = report["settings"]
+        merged["parts"].append({
+            "date": report["date"], "datasets": list(report["datasets"]),
+            "tables": s["tables"], "seeds": s["seeds"],
+            "low_label_seeds": s["low_label_seeds"], "methods": s["methods"],
+            "seeds_done": len({r["seed"] for r in report["fits"]}),
+            "complete": report["complete"]})
+    merged["settings"]["methods"] = list(dict.fromkeys(
+        m for r in reports for m in r["settings"]["methods"]))
+    merged["complete"] = all(r["complete"] for r in reports)
+    print(write_results(markdown(merged), merged, out))
+    return 0
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--datasets", nargs="+", choices=list(DATASETS), default=list(DATASETS))
@@ -324,7 +356,11 @@ def main(argv: list[str] | None = None) -> int:
                         help="variant: give Indian Pines approximate AVIRIS wavelengths "
                         "(nm) instead of the band-number axis")
     parser.add_argument("--out", type=Path, default=DEFAULT_OUT)
+    parser.add_argument("--merge", nargs="+", type=Path,
+                        help="only merge these results files (.json) into --out")
     args = parser.parse_args(argv)
+    if args.merge:
+        return merge(args.merge, args.out)
 
     t0 = time.perf_counter()
     root = data_root()

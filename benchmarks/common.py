@@ -66,7 +66,7 @@ def machine_line(report: dict, threads: int) -> str:
     """The '- Machine: ...' line of a report, with the load before and after the run."""
     m = report["machine"]
     end = report.get("loadavg_at_end")
-    return (f"- Machine: {m['nproc']} CPU cores, GPU: {'yes' if m['gpu'] else 'none'}; "
+    return (f"- Machine: {m['cpu_cores']} CPU cores, GPU: {'yes' if m['gpu'] else 'none'}; "
             f"torch {m['torch']} ({m['torch_threads']} threads; --threads {threads}, "
             f"OMP_NUM_THREADS={threads}), numpy {m['numpy']}, Python {m['python']}, "
             f"{m['platform']}; load average at start "

@@ -279,11 +279,13 @@ def merge(paths: list[Path], out: Path) -> int:
     """One report from runs over different datasets (run side by side, one per core)."""
     reports = [json.loads(p.read_text()) for p in paths]
     merged = reports[0] | {"datasets": {}, "results": [], "parts": []}
+    rows: dict[tuple, dict] = {}  # a row measured again in a later file replaces it
     for report in reports:
         merged["datasets"] |= report["datasets"]
-        merged["results"] += report["results"]
+        rows |= {(r["dataset"], r["k"], r["method"]): r for r in report["results"]}
         merged["parts"].append({"date": report["date"], "machine": report["machine"],
                                 "total_seconds": report.get("total_seconds")})
+    merged["results"] = list(rows.values())
     merged["complete"] = all(r.get("complete") for r in reports)
     merged["total_seconds"] = max(r.get("total_seconds") or 0 for r in reports)
     print(write_results(markdown(merged), merged, out))
