@@ -107,7 +107,9 @@ def build_encoder(**settings: Any) -> Encoder:
     if basis not in ENCODER_BASES:
         raise PhismError(f"--basis {basis}: unknown; choose one of {', '.join(ENCODER_BASES)}")
     if basis == "pca":
-        return _pca_encoder(settings)
+        from phism_cli.cli.pca_options import pca_encoder
+
+        return pca_encoder(settings)
     from phism_cli.model.estimator import PhismEncoder
 
     if settings.get("brightness") is False and settings.get("decoder", "basis") != "basis":
@@ -121,33 +123,6 @@ def build_encoder(**settings: Any) -> Encoder:
         return PhismEncoder(**settings)
     except ValueError as exc:
         raise PhismError(str(exc)) from None
-
-
-def _pca_encoder(settings: dict[str, Any]) -> Encoder:
-    """`--basis pca`, refusing the options of a trained encoder that PCA has no use for."""
-    from phism_cli.model.pca import PcaEncoder
-
-    if settings.get("fixed"):
-        raise PhismError("--fixed shares component shapes across pixels of a spectral basis, "
-                         "and --basis pca has no shapes to share; drop one of the two")
-    if settings.get("decoder", "basis") != "basis":
-        raise PhismError(f"--decoder {settings['decoder']} learns a decoder, and --basis pca "
-                         "renders with its own loadings; drop one of the two")
-    if settings.get("latent_dim") is not None:
-        raise PhismError("--latent-dim sizes the latent of --decoder mlp, and --basis pca "
-                         "keeps --components/-k scores; drop --latent-dim")
-    if settings.get("brightness") is False:
-        raise PhismError("--no-brightness turns off a term of the spectral basis, and --basis "
-                         "pca has none (its scores are centred on the mean); drop it")
-    return PcaEncoder(n_components=settings["n_components"], seed=settings.get("seed", 0),
-                      device=settings.get("device", "auto"))
-
-
-def encoder_device(encoder: Encoder) -> str:
-    """Where the encoder computes (PCA: always the CPU)."""
-    if encoder.decoder == "pca":
-        return "cpu"
-    return str(next(encoder.model_.parameters()).device)
 
 
 def move_encoder(encoder: Encoder, device: str) -> None:

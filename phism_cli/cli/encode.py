@@ -12,7 +12,6 @@ from phism_cli.cli import options as opt
 from phism_cli.cli.common import (
     build_encoder,
     emit_json,
-    encoder_device,
     fit_encoder_on_scenes,
     move_encoder,
     outputs,
@@ -20,6 +19,7 @@ from phism_cli.cli.common import (
     say,
     training_provenance,
 )
+from phism_cli.cli.pca_options import encoder_device
 from phism_cli.errors import PhismError, no_valid_pixels
 from phism_cli.io.latent_format import LATENT_FORMAT, LATENT_FORMAT_VERSION
 
