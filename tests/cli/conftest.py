@@ -38,7 +38,7 @@ def sample_model(tmp_path_factory) -> Path:
     """An encoder fitted once on sample_data through the CLI, shared by the CLI tests."""
     path = tmp_path_factory.mktemp("model") / "sample.safetensors"
     try:
-        main(["fit-encoder", str(SAMPLE_SCENE), "-o", str(path), "--epochs", "25",
+        main(["fit-encoder", str(SAMPLE_SCENE), "-o", str(path), "--epochs", "10",
               "--seed", "0", "--quiet"])
     except SystemExit as exc:
         assert exc.code == 0
