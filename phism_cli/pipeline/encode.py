@@ -3,10 +3,11 @@
 from __future__ import annotations
 
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 
 import numpy as np
+from rasterio.windows import Window
 
 from phism_cli.errors import PhismError
 from phism_cli.inversion.refine import LatentRefiner, refine_batch_size
@@ -68,16 +69,22 @@ def make_refinement(encoder: Encoder, steps: int, lr: float,
 def encode_scene(scene: Scene, encoder: Encoder, writer: RasterWriter,
                  tile_size: int = 256, batch_size: int = 16384,
                  on_tile: Callable[[int], None] | None = None,
-                 refinement: Refinement | None = None) -> dict[str, int]:
+                 refinement: Refinement | None = None,
+                 windows: Iterable[Window] | None = None,
+                 on_written: Callable[[Window, int, int], None] | None = None
+                 ) -> dict[str, int]:
     """Stream `scene` through `encoder` into `writer`; invalid pixels become NaN.
 
     A valid pixel whose latent is not finite (values far outside the training data) is
     written as NaN too, every channel of it, and counted in `nonfinite_pixels`. With
-    `refinement`, latents are refined per pixel before they are written.
+    `refinement`, latents are refined per pixel before they are written. `windows` limits
+    the work to some tiles (default: every tile of `tile_size`); `on_written(window, valid,
+    nonfinite)` is called, in tile order, once a tile's write has returned (resume records).
+    The counts returned cover the windows done.
     """
     n_channels = len(encoder.channel_names_)
-    valid_total = nonfinite_total = 0
-    for window in scene.windows(tile_size):
+    valid_total = nonfinite_total = pixels_total = 0
+    for window in (scene.windows(tile_size) if windows is None else windows):
         block = scene.read(window)
         mask = valid_mask(block)
         out = np.full((*mask.shape, n_channels), np.nan, dtype=np.float32)
@@ -89,9 +96,14 @@ def encode_scene(scene: Scene, encoder: Encoder, writer: RasterWriter,
             latent[nonfinite] = np.nan
             nonfinite_total += int(nonfinite.sum())
             out[mask] = latent
+        else:
+            nonfinite = np.zeros(0, dtype=bool)
         writer.write(window, out)
         valid_total += int(mask.sum())
+        pixels_total += window.height * window.width
+        if on_written is not None:
+            on_written(window, int(mask.sum()) - int(nonfinite.sum()), int(nonfinite.sum()))
         if on_tile is not None:
             on_tile(window.height * window.width)
-    return {"pixels": scene.height * scene.width, "valid_pixels": valid_total - nonfinite_total,
+    return {"pixels": pixels_total, "valid_pixels": valid_total - nonfinite_total,
             "nonfinite_pixels": nonfinite_total}
