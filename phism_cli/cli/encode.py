@@ -1,4 +1,4 @@
-"""`phism encode`: a scene to a latent map, tile by tile."""
+"""`phism encode`: scenes to latent maps, tile by tile; one scene or a batch."""
 
 from __future__ import annotations
 
@@ -8,6 +8,7 @@ from typing import TYPE_CHECKING, Annotated, Any
 
 import typer
 
+from phism_cli.cli import batch_options as batch_opt
 from phism_cli.cli import options as opt
 from phism_cli.cli.common import (
     build_encoder,
@@ -19,53 +20,22 @@ from phism_cli.cli.common import (
     say,
     training_provenance,
 )
-from phism_cli.cli.pca_options import encoder_device
-from phism_cli.errors import PhismError, no_valid_pixels
-from phism_cli.io.latent_format import LATENT_FORMAT, LATENT_FORMAT_VERSION
+from phism_cli.errors import PhismError
 
 if TYPE_CHECKING:
-    from phism_cli.io.rasters import RasterSpec
-    from phism_cli.io.scene import Scene
-    from phism_cli.model.pca import Encoder
-
-
-
-def encoder_path_beside(output: Path) -> Path:
-    return output.with_name(f"{output.stem}.encoder.safetensors")
-
-
-def latent_spec(scene: Scene, encoder: Encoder, model_meta: dict[str, Any],
-                tile_size: int) -> RasterSpec:
-    from phism_cli import __version__
-    from phism_cli.io.rasters import RasterSpec
-    from phism_cli.io.scene import json_value
-
-    names = encoder.channel_names_
-    units = [n.rsplit("_", 1)[1] if n.endswith(("_nm", "_band")) else "1" for n in names]
-    return RasterSpec(
-        height=scene.height, width=scene.width, channel_names=names, crs=scene.crs,
-        transform=scene.transform, tile_size=tile_size, variable="latent",
-        channel_units=units,
-        metadata={
-            "format": LATENT_FORMAT, "format_version": LATENT_FORMAT_VERSION,
-            "phism_version": __version__, "variable": "latent",
-            "renderer": encoder.renderer_.to_metadata(),
-            "model_sha256": model_meta["sha256"], "model_path": model_meta.get("path"),
-            "source": {"path": str(scene.path), "format": scene.format,
-                       "bands": scene.count, "scale": json_value(scene.scale),
-                       "offset": json_value(scene.offset), "nodata": json_value(scene.nodata),
-                       "bad_bands": [int(b) + 1 for b in (~scene.bands.good).nonzero()[0]],
-                       "bad_bands_dropped": not scene.keep_bad_bands},
-        },
-    )
+    from phism_cli.pipeline.encode_files import EncodeSettings
 
 
 def encode(
-    scene: Annotated[Path, typer.Argument(help="Scene to encode.")],
-    output: opt.OutputPath = ...,
+    scenes: Annotated[list[Path], typer.Argument(help="Scenes to encode: one or many.")],
+    output: batch_opt.BatchOutput = ...,
     model: Annotated[Path | None, typer.Option(
-        "--model", "-m", help="Encoder from fit-encoder; without it one is fitted on SCENE "
-        "and saved beside OUTPUT as <stem>.encoder.safetensors.")] = None,
+        "--model", "-m", help="Encoder from fit-encoder; without it one is fitted on a sample "
+        "of all SCENES and saved (--save-model).")] = None,
+    save_model: Annotated[Path | None, typer.Option(
+        "--save-model", help="Where an encoder fitted here is saved (default: "
+        "<stem>.encoder.safetensors beside one output, encoder.safetensors beside many).")
+    ] = None,
     batch_size: Annotated[int, typer.Option(
         "--batch-size", min=1, help="Pixels per encoder batch on the device.")] = 16384,
     tile_size: opt.TileSize = 256,
@@ -91,87 +61,115 @@ def encode(
     refine_lr: Annotated[float, typer.Option(
         "--refine-lr", min=1e-5, max=1.0, help="Adam step of --refine, as a fraction of each "
         "parameter's range.")] = 0.01,
+    skip_existing: batch_opt.SkipExisting = False,
+    resume: batch_opt.Resume = False,
+    fail_fast: batch_opt.FailFast = False,
+    workers: batch_opt.Workers = None,
+    scheduler: batch_opt.Scheduler = None,
     overwrite: opt.Overwrite = False,
     json_out: opt.JsonOut = False,
+    json_lines: batch_opt.JsonLines = False,
     quiet: opt.Quiet = False,
 ) -> None:
-    """Encode SCENE into a latent map (OUTPUT ending .zarr or .tif)."""
+    """Encode SCENES into latent maps (OUTPUT ending .zarr or .tif; a folder or a template
+    for many scenes)."""
     opt.apply_threads(threads)
+    from phism_cli.cli.encode_batch import debug_mode, fit_batch_encoder, run_scenes
+    from phism_cli.pipeline.batch import BatchRun, is_batch_output, plan_outputs
+    from phism_cli.pipeline.encode_batch import BatchFlags, check_jobs, default_model_path
+    from phism_cli.pipeline.encode_files import EncodeSettings
+    from phism_cli.threads import configured_threads
+
+    batch_opt.refuse_scale_out_conflicts(workers, scheduler)
+    if refine and model is None and (decoder != "basis" or basis == "pca"):
+        raise PhismError(f"--refine optimises the parameters of a physical renderer, and "
+                         f"{'--basis pca' if basis == 'pca' else '--decoder ' + decoder} "
+                         "has none; drop one of the two")
+    if refine and (workers or scheduler):
+        raise PhismError("--refine runs in this process; drop --workers or --scheduler")
+    jobs = plan_outputs(scenes, output, ".zarr")
+    batch = is_batch_output(output, len(scenes))
+    flags = BatchFlags(overwrite, skip_existing, resume, fail_fast or not batch)
+    settings = EncodeSettings(
+        opt.scene_options(keep_bad_bands, wavelengths, variable, ignore_wavelengths),
+        tile_size, batch_size, device, refine, refine_lr)
+    cluster = None if not (workers or scheduler) else {
+        "workers": workers, "scheduler": scheduler, "threads": configured_threads()}
+    fit = {"components": components, "basis": basis, "decoder": decoder,
+           "brightness": brightness, "latent_dim": latent_dim, "epochs": epochs,
+           "patience": patience, "seed": seed, "device": device}
+    if model is None and not (batch or resume or skip_existing or cluster):
+        return _encode_fitting_one(jobs[0].input, jobs[0].output, save_model, fit, settings,
+                                   max_pixels, overwrite, json_out, json_lines, quiet)
+    printer = batch_opt.BatchPrinter(quiet, json_lines)
+    run = BatchRun(flags.fail_fast, debug_mode(), on_result=printer)
+    jobs = check_jobs(jobs, flags, run)
+    fitted = model is None
+    if model is None and jobs:
+        encoder = build_encoder(**fit)
+        model, jobs = fit_batch_encoder(jobs, save_model or default_model_path(
+            jobs, output, batch), encoder, settings, max_pixels, flags, run, quiet)
+    if jobs:
+        run_scenes(jobs, model, settings, flags, run, quiet, cluster, fitted)
+    if batch:
+        printer.finish(run, json_out)
+    elif json_out and run.results:
+        emit_json(run.results[0].to_json())
+    if run.exit_code:
+        raise typer.Exit(run.exit_code)
+
+
+def _encode_fitting_one(scene: Path, output: Path, save_model: Path | None,
+                        fit: dict[str, Any], settings: EncodeSettings, max_pixels: int,
+                        overwrite: bool, json_out: bool, json_lines: bool,
+                        quiet: bool) -> None:
+    """One scene without -m: fit an encoder on it, then encode it; the encoder and the
+    latent map are committed together."""
     from phism_cli.io.files import file_sha256
-    from phism_cli.io.rasters import RasterWriter, is_phism_raster, output_kind
+    from phism_cli.io.rasters import is_phism_raster
     from phism_cli.io.scene import open_scene
-    from phism_cli.model.checkpoint import load_encoder, save_encoder
+    from phism_cli.model.checkpoint import save_encoder
     from phism_cli.model.encoder_file import is_phism_encoder
-    from phism_cli.pipeline.encode import encode_scene, make_refinement
-    from phism_cli.pipeline.sensors import check_model_fits_scene
+    from phism_cli.pipeline.batch import SceneJob, SceneResult
+    from phism_cli.pipeline.encode import make_refinement
+    from phism_cli.pipeline.encode_batch import default_model_path
+    from phism_cli.pipeline.encode_files import encoder_device, latent_spec, write_latents
 
     start = time.perf_counter()
-    if refine and model is None and decoder != "basis":
-        raise PhismError(f"--refine optimises the parameters of a physical renderer, and "
-                         f"--decoder {decoder} learns its decoder; drop one of the two")
-    if refine and model is None and basis == "pca":
-        raise PhismError("--refine optimises the parameters of a physical renderer, and "
-                         "--basis pca scores are already the least-squares fit of its "
-                         "components; drop one of the two")
-    kind = output_kind(output)
-    src = open_scene(scene, **opt.scene_options(keep_bad_bands, wavelengths, variable,
-                                                ignore_wavelengths))
-    with src, outputs(overwrite, [*src.source_files, model], quiet) as out:
+    model_path = save_model or default_model_path([SceneJob(scene, output)], output, False)
+    src = open_scene(scene, **settings.scene_options)
+    with src, outputs(overwrite, src.source_files, quiet) as out:
         latents_out = out.add(output, recognise=is_phism_raster)
-        if model is not None:
-            encoder, meta = load_encoder(model)
-            meta["path"] = str(model)
-            check_model_fits_scene(encoder, src, model)
-        else:
-            model_path = encoder_path_beside(output)
-            model_out = out.add(model_path, recognise=is_phism_encoder)
-            encoder = build_encoder(components=components, basis=basis, decoder=decoder,
-                                    brightness=brightness,
-                                    latent_dim=latent_dim, epochs=epochs, patience=patience,
-                                    seed=seed, device=device)
-            say(f"no --model given: fitting an encoder on {scene} first", quiet)
-            encoder, _ = fit_encoder_on_scenes([src], encoder, max_pixels, tile_size, quiet)
-            save_encoder(encoder, model_out.tmp, extra=training_provenance([src]))
-            meta = {"sha256": file_sha256(model_out.tmp), "path": str(model_path)}
-        move_encoder(encoder, device)
-        refinement = make_refinement(encoder, refine, refine_lr, model or "the encoder")
-        spec = latent_spec(src, encoder, meta, tile_size)
+        model_out = out.add(model_path, recognise=is_phism_encoder)
+        encoder = build_encoder(**fit)
+        say(f"no --model given: fitting an encoder on {scene} first", quiet)
+        fit_encoder_on_scenes([src], encoder, max_pixels, settings.tile_size, quiet)
+        save_encoder(encoder, model_out.tmp, extra=training_provenance([src]))
+        meta = {"sha256": file_sha256(model_out.tmp), "path": str(model_path)}
+        move_encoder(encoder, settings.device)
+        refinement = make_refinement(encoder, settings.refine, settings.refine_lr,
+                                     "the encoder")
+        spec = latent_spec(src, encoder, meta, settings.tile_size)
         encode_start = time.perf_counter()
-        with RasterWriter(latents_out.tmp, spec, kind, name=output) as writer, \
-                progress_bar(quiet) as progress:
+        with progress_bar(quiet) as progress:
             task = progress.add_task("encoding", total=src.height * src.width)
-            counts = encode_scene(src, encoder, writer, tile_size=tile_size,
-                                  batch_size=batch_size,
-                                  on_tile=lambda n: progress.advance(task, n),
-                                  refinement=refinement)
-            if counts["valid_pixels"] == 0 and counts["nonfinite_pixels"]:
-                raise PhismError(f"{meta['path']} gave NaN or infinite latents for every "
-                                 f"valid pixel of {src.path}: its values are far outside "
-                                 "what the model was trained on (check the scale factor); "
-                                 "nothing was written")
-            if counts["valid_pixels"] == 0:
-                raise no_valid_pixels(src.path)
+            counts = write_latents(src, encoder, spec, latents_out, settings, model_path,
+                                   on_tile=lambda n: progress.advance(task, n),
+                                   refinement=refinement)
         encode_seconds = time.perf_counter() - encode_start
-    if model is None:
-        say(f"saved the encoder to {meta['path']} (reuse it with -m)", quiet)
-    if counts["nonfinite_pixels"]:
-        say(f"warning: the encoder gave NaN or infinite latents for "
-            f"{counts['nonfinite_pixels']} valid pixels (written as nodata); their values "
-            "are far outside what the model was trained on", quiet)
-    say(f"wrote {output}: {counts['valid_pixels']} of {counts['pixels']} pixels valid, "
-        f"{len(spec.channel_names)} channels", quiet)
+    say(f"saved the encoder to {model_path} (reuse it with -m)", quiet)
     refined = {} if refinement is None else refinement.summary()
+    record = {"format": output.suffix.lstrip(".").lower().replace("tiff", "tif"),
+              "model": str(model_path), "model_sha256": meta["sha256"], "fitted_model": True,
+              **counts, "channels": spec.channel_names, "height": src.height,
+              "width": src.width, "crs": None if src.crs is None else src.crs.to_string(),
+              "seconds": time.perf_counter() - start, "encode_seconds": encode_seconds,
+              "pixels_per_second": counts["pixels"] / max(encode_seconds, 1e-9),
+              "device": encoder_device(encoder), "refine_steps": settings.refine, **refined}
+    batch_opt.BatchPrinter(quiet, json_lines)(SceneResult(SceneJob(scene, output), "done",
+                                                          record))
     if refined:
-        say(f"--refine {refine}: PSNR {refined['psnr_before_db']:.2f} -> "
+        say(f"--refine {settings.refine}: PSNR {refined['psnr_before_db']:.2f} -> "
             f"{refined['psnr_after_db']:.2f} dB ({refined['refine_seconds']:.1f} s)", quiet)
     if json_out:
-        emit_json({
-            "output": str(output), "format": kind, "model": meta["path"],
-            "model_sha256": meta["sha256"], "fitted_model": model is None,
-            **counts, "channels": spec.channel_names, "height": src.height,
-            "width": src.width, "crs": None if src.crs is None else src.crs.to_string(),
-            "seconds": time.perf_counter() - start, "encode_seconds": encode_seconds,
-            "pixels_per_second": counts["pixels"] / max(encode_seconds, 1e-9),
-            "device": encoder_device(encoder),
-            "refine_steps": refine, **refined,
-        })
+        emit_json(SceneResult(SceneJob(scene, output), "done", record).to_json())

@@ -29,9 +29,3 @@ def pca_encoder(settings: dict[str, Any]) -> Encoder:
     return PcaEncoder(n_components=settings["n_components"], seed=settings.get("seed", 0),
                       device=settings.get("device", "auto"))
 
-
-def encoder_device(encoder: Encoder) -> str:
-    """Where the encoder computes (PCA: always the CPU)."""
-    if encoder.decoder == "pca":
-        return "cpu"
-    return str(next(encoder.model_.parameters()).device)

@@ -59,11 +59,15 @@ class Activity:
 
     removed: list[Path] = field(default_factory=list)
     finished: list[Path] = field(default_factory=list)
+    kept: list[Path] = field(default_factory=list)
 
     def describe(self) -> str:
         parts = []
         if self.removed:
             parts.append("removed the unfinished " + ", ".join(str(p) for p in self.removed))
+        if self.kept:
+            parts.append("kept the finished tiles of " + ", ".join(str(p) for p in self.kept)
+                         + " (the same command with --resume continues)")
         if self.finished:
             parts.append("finished before the interruption: "
                          + ", ".join(str(p) for p in self.finished))
@@ -237,6 +241,8 @@ class Output:
     tmp: Path
     lock: OutputLock
     replaces: bool  # an existing output of phism's is replaced on commit
+    adopted: bool = False  # `tmp` is a dead writer's partial output, taken over to resume
+    keep_partial: bool = False  # on failure keep `tmp` for a later resume, don't remove it
 
 
 def _same_file(a: Path, b: Path) -> bool:
@@ -299,34 +305,49 @@ class OutputSet:
         self.announce = announce
         self.outputs: list[Output] = []
 
-    def add(self, path: str | Path, recognise: Recogniser | None = None) -> Output:
+    def add(self, path: str | Path, recognise: Recogniser | None = None,
+            adopt: Recogniser | None = None, keep_partial: bool = False) -> Output:
+        """Reserve `path`. `adopt` accepts a partial output of a dead writer to continue
+        (`Output.adopted`; the first accepted is renamed to `tmp`, the others removed);
+        `keep_partial` keeps `tmp` when the command fails, for a later `adopt`."""
         path = Path(path)
         if any(o.path == path for o in self.outputs):
             raise PhismError(f"{path}: named twice as an output of one command")
         replaces = check_output_path(path, self.overwrite, recognise, self.inputs)
         lock = OutputLock(path)
         lock.acquire()
-        try:
-            self._remove_stale(path)
-            replaces = check_output_path(path, self.overwrite, recognise, self.inputs)
-        except BaseException:
-            lock.release()
-            raise
         token = uuid.uuid4().hex[:8]
         tmp = path.with_name(f".{path.name}{PARTIAL_MARK}{writer_tag()}-{token}")
-        output = Output(path, tmp, lock, replaces)
+        try:
+            adopted = self._remove_stale(path, adopt, tmp)
+            replaces = check_output_path(path, self.overwrite, recognise, self.inputs)
+        except BaseException:
+            if tmp.exists():
+                remove_path(tmp)
+            lock.release()
+            raise
+        output = Output(path, tmp, lock, replaces, adopted, keep_partial)
         self.outputs.append(output)
         return output
 
-    def _remove_stale(self, path: Path) -> None:
-        """Partial outputs of this name: no live writer can own one while we hold the lock."""
+    def _remove_stale(self, path: Path, adopt: Recogniser | None = None,
+                      tmp: Path | None = None) -> bool:
+        """Partial outputs of this name: no live writer can own one while we hold the lock.
+        The first that `adopt` accepts becomes `tmp`; True when one did."""
+        adopted = False
         for prefix in (f".{path.name}{PARTIAL_MARK}", f".{path.name}{TRASH_MARK}"):
-            for stale in path.parent.glob(f"{glob.escape(prefix)}*"):
+            for stale in sorted(path.parent.glob(f"{glob.escape(prefix)}*")):
+                if (not adopted and adopt is not None and tmp is not None
+                        and prefix.endswith(PARTIAL_MARK) and adopt(stale)):
+                    os.replace(stale, tmp)
+                    adopted = True
+                    continue
                 remove_path(stale)
                 if self.announce is not None:
                     writer = stale.name[len(prefix):].rsplit("-", 1)[0] or "an older phism"
                     self.announce(f"removed {stale}, a partial output left by a phism run that "
                                   f"died ({writer})")
+        return adopted
 
     def __enter__(self) -> OutputSet:
         return self
@@ -340,7 +361,9 @@ class OutputSet:
     def discard(self) -> None:
         with held():
             for output in self.outputs:
-                if output.tmp.exists() or output.tmp.is_symlink():
+                if output.keep_partial and output.tmp.is_dir():
+                    ACTIVITY.kept.append(output.path)
+                elif output.tmp.exists() or output.tmp.is_symlink():
                     remove_path(output.tmp)
                     ACTIVITY.removed.append(output.path)
                 output.lock.release()

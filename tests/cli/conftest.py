@@ -3,9 +3,11 @@ from __future__ import annotations
 from dataclasses import dataclass
 from pathlib import Path
 
+import numpy as np
 import pytest
 
 from phism_cli.cli.app import main
+from tests.cli.kit import header_text, scene_cube
 from tests.conftest import SAMPLE_SCENE
 
 
@@ -44,3 +46,20 @@ def sample_model(tmp_path_factory) -> Path:
         assert exc.code == 0
     return path
 
+
+@pytest.fixture(scope="session")
+def slow_scene(kit, tmp_path_factory) -> Path:
+    """The kit's scene tiled to 384 x 384 pixels, so that encoding it takes seconds."""
+    folder = tmp_path_factory.mktemp("slow")
+    cube = np.tile(scene_cube(), (48, 48, 1))
+    header = header_text().replace("samples = 8", f"samples = {cube.shape[1]}")
+    (folder / "slow.hdr").write_text(header.replace("lines = 8", f"lines = {cube.shape[0]}"))
+    np.ascontiguousarray(np.moveaxis(cube, -1, 0)).astype("<f4").tofile(folder / "slow.img")
+    return folder / "slow.hdr"
+
+
+@pytest.fixture
+def work(tmp_path, slow_scene, kit) -> Path:
+    for source in (slow_scene, slow_scene.with_suffix(".img"), kit.model):
+        (tmp_path / source.name).symlink_to(source)
+    return tmp_path

@@ -14,10 +14,7 @@ import time
 from collections.abc import Callable
 from pathlib import Path
 
-import numpy as np
 import pytest
-
-from tests.cli.kit import header_text, scene_cube
 
 SLOW_TILES = ["--tile-size", "16"]  # many small tiles: encoding takes a few seconds
 
@@ -49,24 +46,6 @@ def one_line(err: str) -> str:
     lines = [line for line in err.splitlines() if line.strip()]
     assert len(lines) == 1 and "Traceback" not in err, err
     return lines[0]
-
-
-@pytest.fixture(scope="module")
-def slow_scene(kit, tmp_path_factory) -> Path:
-    """The kit's scene tiled to 384 x 384 pixels, so that encoding it takes seconds."""
-    folder = tmp_path_factory.mktemp("slow")
-    cube = np.tile(scene_cube(), (48, 48, 1))
-    header = header_text().replace("samples = 8", f"samples = {cube.shape[1]}")
-    (folder / "slow.hdr").write_text(header.replace("lines = 8", f"lines = {cube.shape[0]}"))
-    np.ascontiguousarray(np.moveaxis(cube, -1, 0)).astype("<f4").tofile(folder / "slow.img")
-    return folder / "slow.hdr"
-
-
-@pytest.fixture
-def work(tmp_path, slow_scene, kit) -> Path:
-    for source in (slow_scene, slow_scene.with_suffix(".img"), kit.model):
-        (tmp_path / source.name).symlink_to(source)
-    return tmp_path
 
 
 INPUTS = {"slow.hdr", "slow.img", "model.safetensors"}

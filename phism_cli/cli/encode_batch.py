@@ -1,0 +1,99 @@
+"""The scene loop of `phism encode`: the batch's encoder, then each scene, here or on Dask."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+from phism_cli.cli.common import (
+    CliReporter,
+    fit_encoder_on_scenes,
+    outputs,
+    progress_bar,
+    say,
+    training_provenance,
+)
+
+if TYPE_CHECKING:
+    from phism_cli.model.pca import Encoder
+    from phism_cli.pipeline.batch import BatchRun, SceneJob
+    from phism_cli.pipeline.encode_batch import BatchFlags
+    from phism_cli.pipeline.encode_files import EncodeSettings
+
+
+def debug_mode() -> bool:
+    """The global --debug (phism --debug encode ...)."""
+    import click
+
+    ctx = click.get_current_context(silent=True)
+    return bool(ctx is not None and ctx.find_root().params.get("debug"))
+
+
+def fit_batch_encoder(jobs: list[SceneJob], path: Path, encoder: Encoder,
+                      settings: EncodeSettings, max_pixels: int, flags: BatchFlags,
+                      run: BatchRun, quiet: bool) -> tuple[Path, list[SceneJob]]:
+    """Fit one encoder on a sample of every scene that opens and save it at `path` before
+    any scene is encoded; with --resume or --skip-existing an encoder already there is
+    reused. Scenes that do not open are failed results; returns the path and the others."""
+    from phism_cli.io.scene import open_scene
+    from phism_cli.model.checkpoint import save_encoder
+    from phism_cli.model.encoder_file import is_phism_encoder
+    from phism_cli.pipeline.batch import FAILED, SceneResult, describe_failure
+
+    if flags.skips_finished and path.is_file() and is_phism_encoder(path):
+        say(f"reusing the batch's encoder {path} (fitted by an earlier run)", quiet)
+        return path, jobs
+    scenes, kept = [], []
+    try:
+        for job in jobs:
+            try:
+                scenes.append(open_scene(job.input, **settings.scene_options))
+                kept.append(job)
+            except Exception as exc:
+                if flags.fail_fast:
+                    raise
+                message, code = describe_failure(exc)
+                run.add(SceneResult(job, FAILED, error=message, exit_code=code))
+        if not scenes:
+            return path, []
+        with outputs(flags.overwrite, [f for s in scenes for f in s.source_files],
+                     quiet) as out:
+            model_out = out.add(path, recognise=is_phism_encoder)
+            say(f"no --model given: fitting one encoder on {len(scenes)} scenes", quiet)
+            fit_encoder_on_scenes(scenes, encoder, max_pixels, settings.tile_size, quiet)
+            save_encoder(encoder, model_out.tmp, extra=training_provenance(scenes))
+    finally:
+        for scene in scenes:
+            scene.close()
+    say(f"saved the batch's encoder to {path} (reuse it with -m)", quiet)
+    return path, kept
+
+
+def run_scenes(jobs: list[SceneJob], model: Path, settings: EncodeSettings,
+               flags: BatchFlags, run: BatchRun, quiet: bool,
+               cluster: dict[str, Any] | None, fitted: bool = False) -> None:
+    """Encode every job with the encoder at `model`: in this process, or on a Dask cluster
+    (`cluster`: workers, scheduler, threads)."""
+    from phism_cli.cli.common import move_encoder
+    from phism_cli.model.checkpoint import load_encoder
+    from phism_cli.pipeline.encode_batch import encode_job, finished_output
+
+    encoder, meta = load_encoder(model)
+    meta.update(path=str(model), fitted=fitted)
+    move_encoder(encoder, settings.device)
+    reporter = CliReporter(quiet)
+
+    def open_outputs(inputs: list[Path]) -> Any:
+        return outputs(flags.overwrite, inputs, quiet)
+
+    if cluster is not None:
+        from phism_cli.pipeline.distributed import DistributedEncode, cluster_client
+
+        with cluster_client(**cluster) as client, progress_bar(quiet) as bar:
+            task = bar.add_task(f"encoding {len(jobs)} scenes on Dask", total=None)
+            DistributedEncode(client, encoder, meta, settings, flags, open_outputs,
+                              reporter, run).run(jobs, lambda n: bar.advance(task, n))
+        return
+    for job in jobs:
+        run.run(job, lambda j: finished_output(j, flags) or encode_job(
+            j, encoder, meta, settings, flags, open_outputs, reporter))

@@ -1,0 +1,184 @@
+"""Many scenes in one call: output names, per-scene outcomes and the batch's summary.
+
+`plan_outputs` turns the inputs and `-o` into one output path per scene (a file for one
+scene, a folder or a `{stem}` template for many) and refuses clashes before any work.
+`BatchRun` runs a function per scene, turning each scene's failure into a result rather
+than the end of the batch (unless `fail_fast`), and counts what was done, skipped and failed.
+"""
+
+from __future__ import annotations
+
+import os
+import string
+import time
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from phism_cli.errors import PhismError
+
+TEMPLATE_FIELDS = ("stem", "name", "parent", "index")
+DONE, SKIPPED, FAILED = "done", "skipped", "failed"
+
+
+@dataclass(frozen=True)
+class SceneJob:
+    """One scene of a batch and the output it becomes."""
+
+    input: Path
+    output: Path
+    index: int = 0
+
+
+def scene_stem(path: Path) -> str:
+    """A scene's name without its format suffix (ENVI headers, GeoTIFF, Zarr, ...)."""
+    return path.name.removesuffix(".gz").rsplit(".", 1)[0] if "." in path.name else path.name
+
+
+def _fill_template(template: str, scene: Path, index: int) -> Path:
+    fields = {"stem": scene_stem(scene), "name": scene.name,
+              "parent": scene.parent.name, "index": index}
+    try:
+        names = {f for _, f, _, _ in string.Formatter().parse(template) if f is not None}
+    except ValueError as exc:
+        raise PhismError(f"-o {template}: not a valid template ({exc}); use fields such as "
+                         "{stem}, e.g. -o 'out/{stem}.zarr'") from None
+    unknown = sorted(names - set(TEMPLATE_FIELDS))
+    if unknown:
+        raise PhismError(f"-o {template}: unknown field {{{unknown[0]}}}; use "
+                         f"{', '.join('{' + f + '}' for f in TEMPLATE_FIELDS)}")
+    return Path(template.format(**fields))
+
+
+def is_batch_output(output: Path, n_inputs: int) -> bool:
+    """True when `-o` names a folder or template (one output per scene) rather than a file."""
+    text = str(output)
+    return (n_inputs > 1 or "{" in text or text.endswith(os.sep)
+            or (output.is_dir() and output.suffix.lower() != ".zarr"))
+
+
+def plan_outputs(inputs: Sequence[Path], output: Path, suffix: str) -> list[SceneJob]:
+    """One output per input: `output` itself for one scene named as a file; else a folder
+    (`FOLDER/STEM{suffix}`) or a template with {stem}, {name}, {parent} or {index}."""
+    if not inputs:
+        raise PhismError("no input scenes given")
+    text = str(output)
+    if not is_batch_output(output, len(inputs)):
+        jobs = [SceneJob(Path(inputs[0]), output)]
+    elif "{" in text:
+        jobs = [SceneJob(Path(p), _fill_template(text, Path(p), i), i)
+                for i, p in enumerate(inputs)]
+    elif output.is_dir() and output.suffix.lower() != ".zarr":
+        jobs = [SceneJob(Path(p), output / f"{scene_stem(Path(p))}{suffix}", i)
+                for i, p in enumerate(inputs)]
+    else:
+        raise PhismError(f"-o {output}: {len(inputs)} scenes need an existing folder or a "
+                         f"template such as -o 'out/{{stem}}{suffix}', one output each")
+    _refuse_clashes(jobs)
+    return jobs
+
+
+def _refuse_clashes(jobs: list[SceneJob]) -> None:
+    seen: dict[str, Path] = {}
+    inputs = {os.path.abspath(j.input) for j in jobs}
+    for job in jobs:
+        key = os.path.abspath(job.output)
+        if key in seen:
+            raise PhismError(f"{job.output}: the output of both {seen[key]} and {job.input}; "
+                             "use a template that tells them apart, such as "
+                             "-o 'out/{parent}_{stem}.zarr' or '{index}'")
+        if key in inputs:
+            raise PhismError(f"{job.output}: is also an input of this command; write the "
+                             "outputs elsewhere")
+        seen[key] = job.input
+
+
+@dataclass
+class SceneResult:
+    """What became of one scene: its status, its summary record, or its error."""
+
+    job: SceneJob
+    status: str
+    record: dict[str, Any] = field(default_factory=dict)
+    error: str | None = None
+    exit_code: int = 0
+
+    def to_json(self) -> dict[str, Any]:
+        out: dict[str, Any] = {"input": str(self.job.input), "output": str(self.job.output),
+                               "status": self.status}
+        if self.error is not None:
+            out.update(error=self.error, exit_code=self.exit_code)
+        return {**out, **self.record}
+
+
+def describe_failure(exc: Exception) -> tuple[str, int]:
+    """A scene's failure as one sentence and an exit code."""
+    if isinstance(exc, PhismError):
+        return " ".join(str(exc).split()), exc.exit_code
+    if isinstance(exc, MemoryError):
+        return "out of memory; try a smaller --tile-size or --batch-size", 1
+    if isinstance(exc, OSError) and exc.filename:
+        from phism_cli.io.outputs import describe_os_error
+
+        return describe_os_error(exc, "read or write", Path(str(exc.filename))), 1
+    text = " ".join(str(exc).split()) or "no details"
+    return f"unexpected {type(exc).__name__}: {text} (rerun with --debug)", 1
+
+
+class BatchRun:
+    """Run scenes one after another, keeping each scene's outcome.
+
+    A scene's error becomes a failed result and the batch goes on, unless `fail_fast`
+    (then the error is raised as it came). Interruptions always end the batch.
+    """
+
+    def __init__(self, fail_fast: bool = False, debug: bool = False,
+                 on_result: Callable[[SceneResult], None] | None = None) -> None:
+        self.fail_fast, self.debug = fail_fast, debug
+        self.on_result = on_result
+        self.results: list[SceneResult] = []
+        self.started = time.perf_counter()
+
+    def add(self, result: SceneResult) -> SceneResult:
+        self.results.append(result)
+        if self.on_result is not None:
+            self.on_result(result)
+        return result
+
+    def run(self, job: SceneJob,
+            work: Callable[[SceneJob], dict[str, Any] | SceneResult]) -> SceneResult:
+        """`work(job)` returns the scene's record, or a result of its own (a skip)."""
+        try:
+            record = work(job)
+        except Exception as exc:
+            if self.fail_fast or (self.debug and not isinstance(exc, PhismError)):
+                raise
+            message, code = describe_failure(exc)
+            return self.add(SceneResult(job, FAILED, error=message, exit_code=code))
+        if isinstance(record, SceneResult):
+            return self.add(record)
+        return self.add(SceneResult(job, DONE, record))
+
+    def count(self, status: str) -> int:
+        return sum(r.status == status for r in self.results)
+
+    @property
+    def exit_code(self) -> int:
+        """0 when no scene failed, else the exit code of the first failure."""
+        return next((r.exit_code for r in self.results if r.status == FAILED), 0)
+
+    def summary(self) -> dict[str, Any]:
+        return {"scenes": len(self.results), DONE: self.count(DONE),
+                SKIPPED: self.count(SKIPPED), FAILED: self.count(FAILED),
+                "seconds": time.perf_counter() - self.started,
+                "results": [r.to_json() for r in
+                            sorted(self.results, key=lambda r: r.job.index)]}
+
+    def describe(self) -> str:
+        line = (f"{self.count(DONE)} done, {self.count(SKIPPED)} skipped, "
+                f"{self.count(FAILED)} failed of {len(self.results)} scenes")
+        failed = [r for r in self.results if r.status == FAILED]
+        if failed:
+            line += f"; first failure: {failed[0].job.input}: {failed[0].error}"
+        return line

@@ -1,0 +1,333 @@
+"""`encode` on a Dask distributed cluster: blocks of tiles and whole scenes as tasks.
+
+This process stays the only one that reserves, commits or removes outputs (`io.outputs`)
+and keeps the progress record of a resumable store; workers only encode and write:
+- a Zarr output is created here, then split into blocks of whole tiles; a worker writes the
+  chunks of its block and nothing else (a tile is a chunk, so each chunk has one writer);
+- a GeoTIFF output is one task: one worker writes the whole file, as a serial run would.
+When every block of a scene is back, the store is finished and committed here. Tiles,
+encoder and code are those of a serial run, so the output is byte for byte the same.
+Workers must see the same file system as this process (scenes, model and outputs).
+"""
+
+from __future__ import annotations
+
+import contextlib
+import math
+import os
+from collections.abc import Callable, Iterator
+from contextlib import ExitStack, contextmanager
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from rasterio.windows import Window
+
+from phism_cli.errors import PhismError
+from phism_cli.io.outputs import Output
+from phism_cli.io.rasters import RasterSpec, RasterWriter, is_phism_raster, output_kind
+from phism_cli.io.scene import open_scene
+from phism_cli.model.pca import Encoder
+from phism_cli.pipeline.batch import FAILED, BatchRun, SceneJob, SceneResult, describe_failure
+from phism_cli.pipeline.encode_batch import (
+    BatchFlags,
+    OpenOutputs,
+    Reporter,
+    finished_output,
+)
+from phism_cli.pipeline.encode_files import EncodeSettings, check_counts, latent_spec
+from phism_cli.pipeline.resume import PROGRESS_NAME, TileProgress, ZarrTileWriter, can_resume
+from phism_cli.pipeline.sensors import check_model_fits_scene
+
+WindowTuple = tuple[int, int, int, int]  # col_off, row_off, width, height
+
+
+def _distributed() -> Any:
+    try:
+        import distributed
+    except ImportError:
+        raise PhismError("--workers and --scheduler need Dask distributed: pip install "
+                         "'phism[cluster]'") from None
+    return distributed
+
+
+@contextmanager
+def cluster_client(workers: int | None, scheduler: str | None,
+                   threads: int) -> Iterator[Any]:
+    """A `distributed.Client`: of a new local cluster of `workers` processes sharing
+    `threads`, or of the scheduler at `scheduler` (an address or a scheduler file)."""
+    distributed = _distributed()
+    import logging
+
+    if scheduler is not None:
+        try:
+            if os.path.isfile(scheduler):
+                client = distributed.Client(scheduler_file=scheduler, timeout="30s")
+            else:
+                client = distributed.Client(scheduler, timeout="30s")
+        except (OSError, TimeoutError, ValueError) as exc:
+            raise PhismError(f"--scheduler {scheduler}: cannot reach a Dask scheduler "
+                             f"({' '.join(str(exc).split())[:120]}); check the address and "
+                             "that the scheduler runs") from None
+        with client:
+            yield client
+        return
+    n = workers or 1
+    cluster = distributed.LocalCluster(
+        n_workers=n, threads_per_worker=max(1, threads // n), processes=True,
+        dashboard_address=None, silence_logs=logging.ERROR)
+    try:
+        with distributed.Client(cluster) as client:
+            yield client
+    finally:
+        cluster.close()
+
+
+def worker_count(client: Any) -> int:
+    return max(1, len(client.scheduler_info().get("workers", {})))
+
+
+# -- work done on the workers --------------------------------------------------------------
+_ENCODERS: dict[tuple[str, str, str], Encoder] = {}
+
+
+def _worker_encoder(model_path: str, sha256: str, device: str) -> Encoder:
+    """The encoder of `model_path`, loaded once per worker process and checked by hash."""
+    key = (model_path, sha256, device)
+    if key not in _ENCODERS:
+        from phism_cli.model.checkpoint import load_encoder
+        from phism_cli.threads import configure_threads
+
+        with contextlib.suppress(ImportError, ValueError, AttributeError):
+            import distributed
+
+            configure_threads(distributed.get_worker().state.nthreads)
+        encoder, meta = load_encoder(model_path)
+        if meta["sha256"] != sha256:
+            raise PhismError(f"{model_path}: changed while the batch ran (another sha256 "
+                             "on a worker); rerun")
+        encoder.to(device)
+        _ENCODERS.clear()
+        _ENCODERS[key] = encoder
+    return _ENCODERS[key]
+
+
+def encode_block_task(scene_path: str, settings: EncodeSettings, model: dict[str, Any],
+                      store: str, spec: RasterSpec,
+                      windows: list[WindowTuple]) -> list[tuple[WindowTuple, int, int]]:
+    """Encode `windows` of a scene into the existing Zarr `store`; per tile (valid,
+    nonfinite) counts."""
+    from phism_cli.pipeline.encode import encode_scene
+
+    encoder = _worker_encoder(model["path"], model["sha256"], settings.device)
+    done: list[tuple[WindowTuple, int, int]] = []
+    with open_scene(scene_path, **settings.scene_options) as scene:
+        writer = ZarrTileWriter(Path(store), spec)
+        encode_scene(scene, encoder, writer, tile_size=settings.tile_size,
+                     batch_size=settings.batch_size,
+                     windows=[Window(*w) for w in windows],
+                     on_written=lambda w, v, n: done.append(
+                         ((int(w.col_off), int(w.row_off), int(w.width), int(w.height)), v, n)))
+    return done
+
+
+def encode_geotiff_task(scene_path: str, settings: EncodeSettings, model: dict[str, Any],
+                        tmp: str, spec: RasterSpec, name: str) -> dict[str, int]:
+    """Encode a whole scene into a new GeoTIFF at `tmp` (one writer per GeoTIFF)."""
+    from phism_cli.pipeline.encode import encode_scene
+
+    encoder = _worker_encoder(model["path"], model["sha256"], settings.device)
+    with open_scene(scene_path, **settings.scene_options) as scene, \
+            RasterWriter(Path(tmp), spec, "tif", name=name) as writer:
+        counts = encode_scene(scene, encoder, writer, tile_size=settings.tile_size,
+                              batch_size=settings.batch_size)
+        check_counts(counts, scene.path, model["path"])
+    return counts
+
+
+# -- the driver, in this process --------------------------------------------------------------
+@dataclass
+class _SceneState:
+    """A scene in flight: its reserved output, writer, progress and outstanding tasks."""
+
+    job: SceneJob
+    stack: ExitStack
+    output: Output
+    spec: RasterSpec
+    windows: list[Window]
+    progress: TileProgress | None
+    writer: RasterWriter | None
+    pending: set[str] = field(default_factory=set)
+    counts: dict[str, int] = field(default_factory=lambda: {
+        "pixels": 0, "valid_pixels": 0, "nonfinite_pixels": 0})
+    resumed_tiles: int = 0
+
+
+def _blocks(windows: list[Window], n_workers: int) -> list[list[WindowTuple]]:
+    per_block = max(1, math.ceil(len(windows) / (2 * n_workers)))
+    tuples = [(int(w.col_off), int(w.row_off), int(w.width), int(w.height)) for w in windows]
+    return [tuples[i:i + per_block] for i in range(0, len(tuples), per_block)]
+
+
+class DistributedEncode:
+    """Submit a batch's scenes to `client` and finish each scene's output as it completes."""
+
+    def __init__(self, client: Any, encoder: Encoder, model: dict[str, Any],
+                 settings: EncodeSettings, flags: BatchFlags, open_outputs: OpenOutputs,
+                 reporter: Reporter, run: BatchRun) -> None:
+        self.client, self.encoder, self.model = client, encoder, model
+        self.settings, self.flags = settings, flags
+        self.open_outputs, self.reporter, self.run_ = open_outputs, reporter, run
+        self.n_workers = worker_count(client)
+        self.futures: dict[str, tuple[_SceneState, list[WindowTuple] | None, Any]] = {}
+
+    def run(self, jobs: list[SceneJob], advance: Callable[[int], None]) -> None:
+        distributed = _distributed()
+        queue = list(jobs)
+        states: list[_SceneState] = []
+        completed = distributed.as_completed()
+        try:
+            while queue or self.futures:
+                while queue and len(states) < 2 * self.n_workers:
+                    state = self._start(queue.pop(0), advance)
+                    if state is not None:
+                        states.append(state)
+                        for future in self._submit(state):
+                            completed.add(future)
+                if not self.futures:
+                    continue
+                future = next(completed)
+                entry = self.futures.pop(future.key, None)
+                if entry is None:  # a task of a scene that failed already
+                    continue
+                state, block, _ = entry
+                try:
+                    self._collect(state, future, block, advance)
+                    if not state.pending:
+                        states.remove(state)
+                        self._finish(state)
+                except Exception as exc:
+                    states.remove(state)
+                    self._fail(state, exc)
+        except BaseException as exc:
+            self._abort()
+            for state in states:
+                state.stack.__exit__(type(exc), exc, exc.__traceback__)
+            raise
+
+    def _abort(self) -> None:
+        """Stop the tasks before outputs are removed or kept: a local cluster is closed (its
+        workers end); a remote one finishes the blocks it runs, into hidden partial stores
+        that the next run removes or, with --resume, continues."""
+        self.client.cancel([f for _, _, f in self.futures.values()])
+        self.futures.clear()
+        cluster = getattr(self.client, "cluster", None)
+        if cluster is not None:
+            with contextlib.suppress(Exception):  # the cluster is being torn down anyway
+                cluster.close()
+
+    def _start(self, job: SceneJob, advance: Callable[[int], None]) -> _SceneState | None:
+        try:
+            skipped = finished_output(job, self.flags)
+            if skipped is not None:
+                self.run_.add(skipped)
+                return None
+            return self._reserve(job, advance)
+        except Exception as exc:
+            if self.flags.fail_fast:
+                raise
+            message, code = describe_failure(exc)
+            self.run_.add(SceneResult(job, FAILED, error=message, exit_code=code))
+            return None
+
+    def _reserve(self, job: SceneJob, advance: Callable[[int], None]) -> _SceneState:
+        stack = ExitStack()
+        try:
+            scene = stack.enter_context(open_scene(job.input, **self.settings.scene_options))
+            model_path = Path(self.model["path"])
+            out = self.open_outputs([*scene.source_files, model_path])
+            stack.push(out.__exit__)  # commit on a normal exit, discard (or keep) on failure
+            check_model_fits_scene(self.encoder, scene, model_path)
+            spec = latent_spec(scene, self.encoder, self.model, self.settings.tile_size)
+            zarr_output = output_kind(job.output) == "zarr"
+            resumable = self.flags.resume and zarr_output
+            output = out.add(job.output, recognise=is_phism_raster,
+                             adopt=(lambda p: can_resume(p, spec)) if resumable else None,
+                             keep_partial=resumable)
+            windows = list(scene.windows(self.settings.tile_size))
+            progress, writer = None, None
+            if zarr_output:
+                progress = TileProgress.read(output.tmp) if output.adopted else \
+                    TileProgress(output.tmp / PROGRESS_NAME)
+                writer = ZarrTileWriter(output.tmp, spec, job.output) if output.adopted \
+                    else RasterWriter(output.tmp, spec, "zarr", name=job.output)
+            state = _SceneState(job, stack, output, spec, windows, progress, writer)
+            if progress is not None and progress.done:
+                state.counts = progress.counts(windows)
+                state.resumed_tiles = sum(progress.is_done(w) for w in windows)
+                advance(state.counts["pixels"])
+            return state
+        except BaseException:
+            stack.close()
+            raise
+
+    def _submit(self, state: _SceneState) -> list[Any]:
+        s, model = self.settings, self.model
+        if state.writer is None:
+            futures = [self.client.submit(
+                encode_geotiff_task, str(state.job.input), s, model, str(state.output.tmp),
+                state.spec, str(state.job.output), pure=False)]
+            blocks: list[list[WindowTuple] | None] = [None]
+        else:
+            todo = [w for w in state.windows
+                    if state.progress is None or not state.progress.is_done(w)]
+            blocks = list(_blocks(todo, self.n_workers))
+            futures = [self.client.submit(
+                encode_block_task, str(state.job.input), s, model, str(state.output.tmp),
+                state.spec, block, pure=False) for block in blocks]
+        for future, block in zip(futures, blocks, strict=True):
+            self.futures[future.key] = (state, block, future)
+            state.pending.add(future.key)
+        return futures
+
+    def _collect(self, state: _SceneState, future: Any, block: list[WindowTuple] | None,
+                 advance: Callable[[int], None]) -> None:
+        state.pending.discard(future.key)
+        result = future.result()
+        if block is None:  # a whole GeoTIFF
+            state.counts = dict(result)
+            advance(result["pixels"])
+            return
+        resumable = state.output.keep_partial or state.output.adopted
+        for (col, row, width, height), valid, nonfinite in result:
+            if resumable and state.progress is not None:
+                state.progress.record(Window(col, row, width, height), valid, nonfinite)
+            state.counts["pixels"] += width * height
+            state.counts["valid_pixels"] += valid
+            state.counts["nonfinite_pixels"] += nonfinite
+            advance(width * height)
+
+    def _finish(self, state: _SceneState) -> None:
+        if state.writer is not None:
+            check_counts(state.counts, state.job.input, self.model["path"])
+            if state.progress is not None and state.progress.path.exists():
+                state.progress.remove()
+            state.writer.close(complete=True)
+        state.stack.close()  # commits the output
+        self.run_.add(SceneResult(state.job, "done", {
+            "format": output_kind(state.job.output), "model": self.model["path"],
+            "model_sha256": self.model["sha256"], **state.counts,
+            "resumed_tiles": state.resumed_tiles, "channels": state.spec.channel_names,
+            "height": state.spec.height, "width": state.spec.width}))
+
+    def _fail(self, state: _SceneState, exc: Exception) -> None:
+        for key in list(state.pending):
+            entry = self.futures.pop(key, None)
+            if entry is not None:
+                entry[2].cancel()
+        state.pending.clear()
+        state.stack.__exit__(type(exc), exc, exc.__traceback__)
+        if self.flags.fail_fast:
+            raise exc
+        message, code = describe_failure(exc)
+        self.run_.add(SceneResult(state.job, FAILED, error=message, exit_code=code))

@@ -1,0 +1,152 @@
+"""`phism encode` over many scenes with one encoder: skip, resume, encode, report.
+
+Each scene is opened, checked against the encoder and written on its own (`encode_job`);
+a finished output is skipped with `skip_existing` (and with `resume`, which also continues
+a Zarr output an interrupted run left unfinished). Without `-m`, `fit_batch_encoder` fits
+one encoder on a sample of every scene and saves it before any scene is encoded, so that
+all latent maps of the batch share it and a resumed batch reuses it.
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Callable
+from contextlib import AbstractContextManager
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any, Protocol
+
+from phism_cli.errors import PhismError
+from phism_cli.io.outputs import OutputSet, check_output_path
+from phism_cli.io.rasters import is_phism_raster, output_kind, phism_raster_metadata
+from phism_cli.io.scene import open_scene
+from phism_cli.model.pca import Encoder
+from phism_cli.pipeline.batch import (
+    FAILED,
+    SKIPPED,
+    BatchRun,
+    SceneJob,
+    SceneResult,
+    describe_failure,
+)
+from phism_cli.pipeline.encode import make_refinement
+from phism_cli.pipeline.encode_files import (
+    EncodeSettings,
+    encoder_device,
+    latent_spec,
+    write_latents,
+)
+from phism_cli.pipeline.resume import can_resume
+from phism_cli.pipeline.sensors import check_model_fits_scene
+
+
+class Reporter(Protocol):
+    def say(self, message: str) -> None: ...
+
+    def progress(self, description: str,
+                 total: int) -> AbstractContextManager[Callable[[int], None]]: ...
+
+
+OpenOutputs = Callable[[list[Path]], OutputSet]
+
+
+@dataclass
+class BatchFlags:
+    """What to do with outputs that exist or were left unfinished."""
+
+    overwrite: bool = False
+    skip_existing: bool = False
+    resume: bool = False
+    fail_fast: bool = False
+
+    def __post_init__(self) -> None:
+        if self.skip_existing and self.overwrite:
+            raise PhismError("--skip-existing keeps existing outputs and --overwrite replaces "
+                             "them; give one of the two")
+
+    @property
+    def skips_finished(self) -> bool:
+        """--skip-existing, or --resume without --overwrite: finished outputs stay."""
+        return self.skip_existing or (self.resume and not self.overwrite)
+
+
+def finished_output(job: SceneJob, flags: BatchFlags) -> SceneResult | None:
+    """A skipped result when `job.output` is a finished phism output that stays, else None.
+
+    An existing path that is not a finished phism raster is refused, not skipped: a run
+    that was meant to make it has not."""
+    path = job.output
+    if not flags.skips_finished or not (path.exists() or path.is_symlink()):
+        return None
+    meta = phism_raster_metadata(path) if not path.is_symlink() else None
+    if meta is None or not is_phism_raster(path) or meta.get("complete") is False:
+        raise PhismError(f"{path}: exists and is not a finished phism output, so it cannot "
+                         "be skipped; move it away or pass --overwrite")
+    return SceneResult(job, SKIPPED, {"reason": "output exists"})
+
+
+def check_jobs(jobs: list[SceneJob], flags: BatchFlags, run: BatchRun) -> list[SceneJob]:
+    """Before any work: skip finished outputs, fail scenes that are missing or whose output
+    cannot be written (folder missing, exists without --overwrite, ...); the others remain."""
+    remaining = []
+    for job in jobs:
+        try:
+            skipped = finished_output(job, flags)
+            if skipped is not None:
+                run.add(skipped)
+                continue
+            if not job.input.exists():
+                raise PhismError(f"{job.input}: no such file")
+            check_output_path(job.output, flags.overwrite, is_phism_raster, [job.input])
+        except PhismError as exc:
+            if flags.fail_fast:
+                raise
+            message, code = describe_failure(exc)
+            run.add(SceneResult(job, FAILED, error=message, exit_code=code))
+            continue
+        remaining.append(job)
+    return remaining
+
+
+def encode_job(job: SceneJob, encoder: Encoder, model_meta: dict[str, Any],
+               settings: EncodeSettings, flags: BatchFlags, open_outputs: OpenOutputs,
+               reporter: Reporter) -> dict[str, Any]:
+    """Encode one scene of a batch into its output; returns the scene's summary record."""
+    start = time.perf_counter()
+    model_path = Path(model_meta["path"])
+    scene = open_scene(job.input, **settings.scene_options)
+    zarr_output = output_kind(job.output) == "zarr"
+    with scene, open_outputs([*scene.source_files, model_path]) as out:
+        check_model_fits_scene(encoder, scene, model_path)
+        spec = latent_spec(scene, encoder, model_meta, settings.tile_size)
+        resumable = flags.resume and zarr_output
+        latents_out = out.add(job.output, recognise=is_phism_raster,
+                              adopt=(lambda p: can_resume(p, spec)) if resumable else None,
+                              keep_partial=resumable)
+        if latents_out.adopted:
+            reporter.say(f"{job.output}: continuing the tiles an interrupted run wrote")
+        refinement = make_refinement(encoder, settings.refine, settings.refine_lr, model_path)
+        encode_start = time.perf_counter()
+        with reporter.progress(f"encoding {job.input.name}",
+                               scene.height * scene.width) as advance:
+            counts = write_latents(scene, encoder, spec, latents_out, settings, model_path,
+                                   on_tile=advance, refinement=refinement)
+        encode_seconds = time.perf_counter() - encode_start
+    refined = {} if refinement is None else refinement.summary()
+    return {"format": output_kind(job.output), "model": str(model_path),
+            "model_sha256": model_meta["sha256"], **counts,
+            "channels": spec.channel_names, "height": spec.height, "width": spec.width,
+            "crs": None if spec.crs is None else spec.crs.to_string(),
+            "seconds": time.perf_counter() - start, "encode_seconds": encode_seconds,
+            "pixels_per_second": counts["pixels"] / max(encode_seconds, 1e-9),
+            "device": encoder_device(encoder), "fitted_model": bool(model_meta.get("fitted")),
+            "refine_steps": settings.refine, **refined}
+
+
+def default_model_path(jobs: list[SceneJob], output: Path, batch: bool) -> Path:
+    """Where a batch saves the encoder it fits: beside the outputs."""
+    if not batch:
+        first = jobs[0].output
+        return first.with_name(f"{first.stem}.encoder.safetensors")
+    folder = output if output.is_dir() and "{" not in str(output) else jobs[0].output.parent
+    return folder / "encoder.safetensors"
