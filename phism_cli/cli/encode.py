@@ -75,8 +75,14 @@ def encode(
     for many scenes)."""
     opt.apply_threads(threads)
     from phism_cli.cli.encode_batch import debug_mode, fit_batch_encoder, run_scenes
-    from phism_cli.pipeline.batch import BatchRun, is_batch_output, plan_outputs
-    from phism_cli.pipeline.encode_batch import BatchFlags, check_jobs, default_model_path
+    from phism_cli.pipeline.batch import (
+        BatchFlags,
+        BatchRun,
+        check_jobs,
+        is_batch_output,
+        plan_outputs,
+    )
+    from phism_cli.pipeline.encode_batch import default_model_path
     from phism_cli.pipeline.encode_files import EncodeSettings
     from phism_cli.threads import configured_threads
 

@@ -16,8 +16,7 @@ from phism_cli.cli.common import (
 
 if TYPE_CHECKING:
     from phism_cli.model.pca import Encoder
-    from phism_cli.pipeline.batch import BatchRun, SceneJob
-    from phism_cli.pipeline.encode_batch import BatchFlags
+    from phism_cli.pipeline.batch import BatchFlags, BatchRun, SceneJob
     from phism_cli.pipeline.encode_files import EncodeSettings
 
 
@@ -76,7 +75,8 @@ def run_scenes(jobs: list[SceneJob], model: Path, settings: EncodeSettings,
     (`cluster`: workers, scheduler, threads)."""
     from phism_cli.cli.common import move_encoder
     from phism_cli.model.checkpoint import load_encoder
-    from phism_cli.pipeline.encode_batch import encode_job, finished_output
+    from phism_cli.pipeline.batch import finished_output
+    from phism_cli.pipeline.encode_batch import encode_job
 
     encoder, meta = load_encoder(model)
     meta.update(path=str(model), fitted=fitted)

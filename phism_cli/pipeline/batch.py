@@ -2,8 +2,10 @@
 
 `plan_outputs` turns the inputs and `-o` into one output path per scene (a file for one
 scene, a folder or a `{stem}` template for many) and refuses clashes before any work.
-`BatchRun` runs a function per scene, turning each scene's failure into a result rather
-than the end of the batch (unless `fail_fast`), and counts what was done, skipped and failed.
+`BatchFlags` say what happens to outputs that exist (`check_jobs` skips or refuses them
+before any work); `BatchRun` runs a function per scene, turning each scene's failure into a
+result rather than the end of the batch (unless `fail_fast`), and counts what was done,
+skipped and failed.
 """
 
 from __future__ import annotations
@@ -17,6 +19,17 @@ from pathlib import Path
 from typing import Any
 
 from phism_cli.errors import PhismError
+from phism_cli.io.outputs import check_output_path
+
+Recogniser = Callable[[Path], bool]
+
+
+def is_finished_raster(path: Path) -> bool:
+    """A GeoTIFF or Zarr store phism wrote and finished (what a batch may skip)."""
+    from phism_cli.io.rasters import is_phism_raster, phism_raster_metadata
+
+    meta = phism_raster_metadata(path)
+    return meta is not None and is_phism_raster(path) and meta.get("complete") is not False
 
 TEMPLATE_FIELDS = ("stem", "name", "parent", "index")
 DONE, SKIPPED, FAILED = "done", "skipped", "failed"
@@ -182,3 +195,62 @@ class BatchRun:
         if failed:
             line += f"; first failure: {failed[0].job.input}: {failed[0].error}"
         return line
+
+
+@dataclass
+class BatchFlags:
+    """What to do with outputs that exist or were left unfinished."""
+
+    overwrite: bool = False
+    skip_existing: bool = False
+    resume: bool = False
+    fail_fast: bool = False
+
+    def __post_init__(self) -> None:
+        if self.skip_existing and self.overwrite:
+            raise PhismError("--skip-existing keeps existing outputs and --overwrite replaces "
+                             "them; give one of the two")
+
+    @property
+    def skips_finished(self) -> bool:
+        """--skip-existing, or --resume without --overwrite: finished outputs stay."""
+        return self.skip_existing or (self.resume and not self.overwrite)
+
+
+def finished_output(job: SceneJob, flags: BatchFlags,
+                    recognise: Recogniser = is_finished_raster) -> SceneResult | None:
+    """A skipped result when `job.output` is a finished phism output that stays, else None.
+
+    An existing path that `recognise` does not accept is refused, not skipped: a run that
+    was meant to make it has not."""
+    path = job.output
+    if not flags.skips_finished or not (path.exists() or path.is_symlink()):
+        return None
+    if path.is_symlink() or not recognise(path):
+        raise PhismError(f"{path}: exists and is not a finished phism output, so it cannot "
+                         "be skipped; move it away or pass --overwrite")
+    return SceneResult(job, SKIPPED, {"reason": "output exists"})
+
+
+def check_jobs(jobs: list[SceneJob], flags: BatchFlags, run: BatchRun,
+               recognise: Recogniser = is_finished_raster) -> list[SceneJob]:
+    """Before any work: skip finished outputs, fail scenes that are missing or whose output
+    cannot be written (folder missing, exists without --overwrite, ...); the others remain."""
+    remaining = []
+    for job in jobs:
+        try:
+            skipped = finished_output(job, flags, recognise)
+            if skipped is not None:
+                run.add(skipped)
+                continue
+            if not job.input.exists():
+                raise PhismError(f"{job.input}: no such file")
+            check_output_path(job.output, flags.overwrite, recognise, [job.input])
+        except PhismError as exc:
+            if flags.fail_fast:
+                raise
+            message, code = describe_failure(exc)
+            run.add(SceneResult(job, FAILED, error=message, exit_code=code))
+            continue
+        remaining.append(job)
+    return remaining

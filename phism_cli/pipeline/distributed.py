@@ -28,13 +28,16 @@ from phism_cli.io.outputs import Output
 from phism_cli.io.rasters import RasterSpec, RasterWriter, is_phism_raster, output_kind
 from phism_cli.io.scene import open_scene
 from phism_cli.model.pca import Encoder
-from phism_cli.pipeline.batch import FAILED, BatchRun, SceneJob, SceneResult, describe_failure
-from phism_cli.pipeline.encode_batch import (
+from phism_cli.pipeline.batch import (
+    FAILED,
     BatchFlags,
-    OpenOutputs,
-    Reporter,
+    BatchRun,
+    SceneJob,
+    SceneResult,
+    describe_failure,
     finished_output,
 )
+from phism_cli.pipeline.encode_batch import OpenOutputs, Reporter
 from phism_cli.pipeline.encode_files import EncodeSettings, check_counts, latent_spec
 from phism_cli.pipeline.resume import PROGRESS_NAME, TileProgress, ZarrTileWriter, can_resume
 from phism_cli.pipeline.sensors import check_model_fits_scene

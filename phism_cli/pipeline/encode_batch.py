@@ -1,10 +1,7 @@
 """`phism encode` over many scenes with one encoder: skip, resume, encode, report.
 
 Each scene is opened, checked against the encoder and written on its own (`encode_job`);
-a finished output is skipped with `skip_existing` (and with `resume`, which also continues
-a Zarr output an interrupted run left unfinished). Without `-m`, `fit_batch_encoder` fits
-one encoder on a sample of every scene and saves it before any scene is encoded, so that
-all latent maps of the batch share it and a resumed batch reuses it.
+with `resume` a Zarr output an interrupted run left unfinished is continued.
 """
 
 from __future__ import annotations
@@ -12,23 +9,14 @@ from __future__ import annotations
 import time
 from collections.abc import Callable
 from contextlib import AbstractContextManager
-from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Protocol
 
-from phism_cli.errors import PhismError
-from phism_cli.io.outputs import OutputSet, check_output_path
-from phism_cli.io.rasters import is_phism_raster, output_kind, phism_raster_metadata
+from phism_cli.io.outputs import OutputSet
+from phism_cli.io.rasters import is_phism_raster, output_kind
 from phism_cli.io.scene import open_scene
 from phism_cli.model.pca import Encoder
-from phism_cli.pipeline.batch import (
-    FAILED,
-    SKIPPED,
-    BatchRun,
-    SceneJob,
-    SceneResult,
-    describe_failure,
-)
+from phism_cli.pipeline.batch import BatchFlags, SceneJob
 from phism_cli.pipeline.encode import make_refinement
 from phism_cli.pipeline.encode_files import (
     EncodeSettings,
@@ -48,64 +36,6 @@ class Reporter(Protocol):
 
 
 OpenOutputs = Callable[[list[Path]], OutputSet]
-
-
-@dataclass
-class BatchFlags:
-    """What to do with outputs that exist or were left unfinished."""
-
-    overwrite: bool = False
-    skip_existing: bool = False
-    resume: bool = False
-    fail_fast: bool = False
-
-    def __post_init__(self) -> None:
-        if self.skip_existing and self.overwrite:
-            raise PhismError("--skip-existing keeps existing outputs and --overwrite replaces "
-                             "them; give one of the two")
-
-    @property
-    def skips_finished(self) -> bool:
-        """--skip-existing, or --resume without --overwrite: finished outputs stay."""
-        return self.skip_existing or (self.resume and not self.overwrite)
-
-
-def finished_output(job: SceneJob, flags: BatchFlags) -> SceneResult | None:
-    """A skipped result when `job.output` is a finished phism output that stays, else None.
-
-    An existing path that is not a finished phism raster is refused, not skipped: a run
-    that was meant to make it has not."""
-    path = job.output
-    if not flags.skips_finished or not (path.exists() or path.is_symlink()):
-        return None
-    meta = phism_raster_metadata(path) if not path.is_symlink() else None
-    if meta is None or not is_phism_raster(path) or meta.get("complete") is False:
-        raise PhismError(f"{path}: exists and is not a finished phism output, so it cannot "
-                         "be skipped; move it away or pass --overwrite")
-    return SceneResult(job, SKIPPED, {"reason": "output exists"})
-
-
-def check_jobs(jobs: list[SceneJob], flags: BatchFlags, run: BatchRun) -> list[SceneJob]:
-    """Before any work: skip finished outputs, fail scenes that are missing or whose output
-    cannot be written (folder missing, exists without --overwrite, ...); the others remain."""
-    remaining = []
-    for job in jobs:
-        try:
-            skipped = finished_output(job, flags)
-            if skipped is not None:
-                run.add(skipped)
-                continue
-            if not job.input.exists():
-                raise PhismError(f"{job.input}: no such file")
-            check_output_path(job.output, flags.overwrite, is_phism_raster, [job.input])
-        except PhismError as exc:
-            if flags.fail_fast:
-                raise
-            message, code = describe_failure(exc)
-            run.add(SceneResult(job, FAILED, error=message, exit_code=code))
-            continue
-        remaining.append(job)
-    return remaining
 
 
 def encode_job(job: SceneJob, encoder: Encoder, model_meta: dict[str, Any],
