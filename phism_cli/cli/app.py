@@ -20,7 +20,8 @@ from phism_cli.cli.train_head import train_head
 from phism_cli.cli.unmix import unmix
 
 app = typer.Typer(
-    name="phism", no_args_is_help=True, add_completion=False,
+    name="phism", no_args_is_help=True, add_completion=True,  # --install-completion
+    context_settings={"help_option_names": ["-h", "--help"]},  # subcommands inherit it
     pretty_exceptions_enable=False, rich_markup_mode=None,
     help="Physically interpretable spectral latents for hyperspectral scenes.",
 )

@@ -94,6 +94,8 @@ def degrade(
     wavelengths: opt.Wavelengths = None,
     ignore_wavelengths: opt.IgnoreWavelengths = False,
     variable: opt.Variable = None,
+    creation_options: opt.CreationOptions = None,
+    cog: opt.Cog = False,
     overwrite: opt.Overwrite = False,
     json_out: opt.JsonOut = False,
     quiet: opt.Quiet = False,
@@ -114,6 +116,7 @@ def degrade(
         raise PhismError(f"--snr-db {snr_db:g}: give a finite number of dB, 0 or more")
     paths = output_paths(output, fmt)
     kind = paths["hsi"].suffix[1:]
+    geotiff = opt.geotiff_options(creation_options, cog, paths["hsi"])
     with ExitStack() as stack:
         scene = stack.enter_context(open_scene(reference, **opt.scene_options(
             keep_bad_bands, wavelengths, variable, ignore_wavelengths)))
@@ -141,7 +144,8 @@ def degrade(
                                      for role, std in noise.items()}
         specs = pipeline.output_specs(scene, response, factor, sigma, settings, tile_size)
         writers = {role: stack.enter_context(RasterWriter(
-            reserved[role].tmp, specs[role], kind, name=paths[role])) for role in paths}
+            reserved[role].tmp, specs[role].with_options(**geotiff), kind, name=paths[role]))
+            for role in paths}
         with progress_bar(quiet) as progress:
             task = progress.add_task("degrading", total=pixels)
             summary = pipeline.degrade_scene(

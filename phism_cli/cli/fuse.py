@@ -77,6 +77,8 @@ def fuse(
     wavelengths: opt.Wavelengths = None,
     ignore_wavelengths: opt.IgnoreWavelengths = False,
     variable: opt.Variable = None,
+    creation_options: opt.CreationOptions = None,
+    cog: opt.Cog = False,
     overwrite: opt.Overwrite = False,
     json_out: opt.JsonOut = False,
     quiet: opt.Quiet = False,
@@ -100,6 +102,7 @@ def fuse(
         raise PhismError("--no-prior needs --method net: map fusion is an update of the prior")
     kind = output_kind(output)
     abundance_kind = None if abundances is None else output_kind(abundances)
+    geotiff = opt.geotiff_options(creation_options, cog, output, abundances)
     if plot is not None:
         if plot.suffix.lower() != ".png":
             raise PhismError(f"--plot {plot}: name the picture *.png")
@@ -150,14 +153,15 @@ def fuse(
         quicklook = None if plot is None else \
             pipeline.Quicklook.for_grid(grid, hsi.wavelength_nm, response)
         writer = stack.enter_context(RasterWriter(
-            fused_out.tmp, pipeline.fused_spec(hsi, msi, grid, model, tile_size, settings),
-            kind, name=output))
+            fused_out.tmp, pipeline.fused_spec(hsi, msi, grid, model, tile_size, settings)
+            .with_options(**geotiff), kind, name=output))
         abundance_writer = None
         if abundance_out is not None and table_out is not None:
             spec = pipeline.abundance_spec(hsi, grid, model, tile_size,
                                            endmembers_path(abundances).name, method)
             abundance_writer = stack.enter_context(RasterWriter(
-                abundance_out.tmp, spec, abundance_kind, name=abundances))
+                abundance_out.tmp, spec.with_options(**geotiff), abundance_kind,
+                name=abundances))
             pipeline.write_endmembers(table_out.tmp, model, hsi.wavelength_nm)
         with progress_bar(quiet) as progress:
             task = progress.add_task("fusing", total=grid.height * grid.width)
@@ -167,7 +171,8 @@ def fuse(
         if plot_out is not None and quicklook is not None:
             from phism_cli.cli.plotting import plot_fusion
 
-            plot_fusion(quicklook.images, model.endmembers_, hsi.wavelength_nm, plot_out.tmp)
+            plot_fusion(quicklook.images, model.endmembers_, hsi.wavelength_nm, plot_out.tmp,
+                        hsi.data_unit)
     summary = {"output": str(output), "format": kind, "lowres": str(lowres),
                "highres": str(highres), "ratio": grid.ratio, "height": grid.height,
                "width": grid.width, "bands": hsi.count, "msi_bands": msi.count,

@@ -13,8 +13,8 @@ from phism_cli.cli.common import emit_json, progress_bar
 
 def info(
     scene: Annotated[Path, typer.Argument(
-        metavar="SCENE|LATENTS", help="ENVI (.hdr or binary), GeoTIFF, .mat or .npy; or a "
-        "latent map written by encode (.zarr or .tif).")],
+        metavar="SCENE|OUTPUT", help="ENVI (.hdr or binary), GeoTIFF, .mat or .npy; or a "
+        "phism output (.zarr or .tif): a latent map, rendering, class map, abundances, ...")],
     json_out: opt.JsonOut = False,
     keep_bad_bands: opt.KeepBadBands = False,
     wavelengths: opt.Wavelengths = None,
@@ -26,12 +26,24 @@ def info(
     quiet: opt.Quiet = False,
 ) -> None:
     """Show a scene's shape, wavelengths, bad bands, nodata, scale and georeferencing; for a
-    latent map from encode, per-component statistics and where the centres lie."""
+    latent map from encode, per-component statistics and where the centres lie; for another
+    phism output, its channels (units, wavelengths, source bands), classes and metadata."""
     from phism_cli.io.scene import open_scene
     from phism_cli.pipeline.latent_summary import is_latent_map
+    from phism_cli.pipeline.output_summary import is_phism_output
 
     if is_latent_map(scene):
         _latent_info(scene, bins, json_out, quiet)
+        return
+    if is_phism_output(scene):
+        from phism_cli.cli.output_info import output_summary_text
+        from phism_cli.pipeline.output_summary import summarise_output
+
+        summary = summarise_output(scene)
+        if json_out:
+            emit_json(summary)
+        else:
+            typer.echo(output_summary_text(summary))
         return
     with open_scene(scene, **opt.scene_options(keep_bad_bands, wavelengths, variable,
                                                ignore_wavelengths)) as s:

@@ -39,6 +39,7 @@ def header_lines(s: dict[str, Any]) -> list[str]:
         f"model:       {model}",
         f"decoder:     {decoder}",
         f"axis:        {s['axis_min']:.2f}-{s['axis_max']:.2f} {s['axis_unit']}",
+        f"crs:         {s.get('crs')}",
     ]
 
 

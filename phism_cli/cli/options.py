@@ -4,7 +4,7 @@ no torch, XGBoost or GDAL."""
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Annotated
+from typing import Annotated, Any
 
 import typer
 
@@ -44,6 +44,15 @@ IgnoreWavelengths = Annotated[bool, typer.Option(
 Variable = Annotated[str | None, typer.Option(
     "--variable", help="Variable to read from a .mat file (default: the largest 3-D array).")]
 OutputPath = Annotated[Path, typer.Option("--output", "-o", help="Output path.")]
+
+# GeoTIFF outputs (render, predict, degrade, fuse, unmix; encode): see geotiff_options.
+CreationOptions = Annotated[list[str] | None, typer.Option(
+    "--co", metavar="KEY=VALUE", help="A GDAL creation option of GeoTIFF outputs over "
+    "phism's (tiled, ZSTD, pixel interleaved), e.g. --co COMPRESS=DEFLATE; repeat for more. "
+    "With --cog, the COG driver's options (BLOCKSIZE, OVERVIEW_COUNT, ...).")]
+Cog = Annotated[bool, typer.Option(
+    "--cog", help="Write GeoTIFF outputs as Cloud-Optimized GeoTIFFs with overviews "
+    "(averages; the most frequent class for class maps).")]
 
 # A multispectral sensor's spectral response (degrade, fuse).
 Srf = Annotated[Path | None, typer.Option(
@@ -95,3 +104,31 @@ def scene_options(keep_bad_bands: bool, wavelengths: str | None, variable: str |
     """The keyword arguments of `open_scene` that every scene command shares."""
     return {"keep_bad_bands": keep_bad_bands, "wavelengths": wavelengths,
             "variable": variable, "ignore_wavelengths": ignore_wavelengths}
+
+
+def geotiff_options(creation_options: list[str] | None, cog: bool,
+                    *outputs: Path | None) -> dict[str, Any]:
+    """--co KEY=VALUE and --cog as keyword arguments of `RasterSpec.with_options`; refused in
+    one sentence when malformed or when an output they would apply to is not a GeoTIFF."""
+    from phism_cli.errors import PhismError
+
+    parsed: dict[str, str] = {}
+    for item in creation_options or []:
+        key, sep, value = item.partition("=")
+        key = key.strip().upper()
+        if not sep or not value.strip() or not key.replace("_", "").isalnum():
+            raise PhismError(f"--co {item!r}: give a GDAL creation option as KEY=VALUE, "
+                             "e.g. --co COMPRESS=DEFLATE")
+        parsed[key] = value.strip()
+    if parsed or cog:
+        flag = "--cog" if cog and not parsed else "--co"
+        for output in outputs:
+            if output is not None and output.suffix.lower() not in (".tif", ".tiff"):
+                raise PhismError(f"{output}: {flag} applies to GeoTIFF outputs only; drop it "
+                                 "or name the output *.tif")
+    if parsed:  # GDAL is asked now, before any work (imported only when --co is given)
+        from phism_cli.io.geotiff import probe_creation_options
+
+        named = next((o for o in outputs if o is not None), Path("the output"))
+        probe_creation_options(parsed, cog, str(named))
+    return {"creation_options": parsed, "cog": cog}

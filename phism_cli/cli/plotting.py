@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 
@@ -29,8 +30,43 @@ def _pick_pixels(reader: RasterReader, n: int) -> list[tuple[int, int]]:
     return []
 
 
+def line_breaks(x: np.ndarray, gap_factor: float = 2.5) -> np.ndarray:
+    """Where a spectrum's line must break: indices i such that no line should join band i-1
+    to band i, because the wavelengths between them were dropped (a step over `gap_factor`
+    times the median band spacing: bad bands, water absorption) or because the axis turns
+    back or repeats (overlapping detectors). A descending axis is read in its own order."""
+    x = np.asarray(x, dtype=np.float64)
+    if len(x) < 2:
+        return np.zeros(0, dtype=int)
+    steps = np.diff(x)
+    if np.median(steps) < 0:
+        steps = -steps
+    forward = steps[steps > 0]
+    spacing = float(np.median(forward)) if len(forward) else 0.0
+    broken = (steps <= 0) | ((spacing > 0) & (steps > gap_factor * spacing))
+    return np.flatnonzero(broken) + 1
+
+
+def with_breaks(x: np.ndarray, *ys: np.ndarray,
+                gap_factor: float = 2.5) -> tuple[np.ndarray, ...]:
+    """`x` and each of `ys` with NaN inserted where `line_breaks` says, so matplotlib draws
+    separate lines there."""
+    where = line_breaks(x, gap_factor)
+    return tuple(np.insert(np.asarray(v, dtype=np.float64), where, np.nan)
+                 for v in (x, *ys))
+
+
+def axis_labels(ax: Any, axis_unit: str, data_unit: str | None) -> None:
+    """Wavelength (nm) or band number below, the values' unit (when known) beside."""
+    ax.set_xlabel("Wavelength (nm)" if axis_unit == "nm" else "Band")
+    ax.set_ylabel(f"Value ({data_unit or 'input units'})")
+
+
 def plot_pixel_spectra(reader: RasterReader, renderer: Renderer,
-                       reference: Scene | None, path: Path, n_pixels: int = 4) -> None:
+                       reference: Scene | None, path: Path, n_pixels: int = 4,
+                       unit: str | None = None) -> None:
+    """Rendered spectra of a few pixels, in band order, lines broken at wavelength gaps and
+    detector overlaps; `unit` labels the values."""
     plt = _pyplot()
     from rasterio.windows import Window
 
@@ -38,26 +74,29 @@ def plot_pixel_spectra(reader: RasterReader, renderer: Renderer,
     if not pixels:
         raise PhismError(f"{reader.path}: no valid pixel to plot")
     axis = renderer.axis
-    order = np.argsort(axis.positions)
-    x = axis.positions[order]
+    x = axis.positions
+
+    def line(ax: Any, values: np.ndarray, **style: Any) -> None:
+        ax.plot(*with_breaks(x, values), **style)
+
     fig, axes = plt.subplots(len(pixels), 1, figsize=(8, 2.6 * len(pixels)), squeeze=False)
     for ax, (row, col) in zip(axes[:, 0], pixels, strict=True):
         latent = reader.read(Window(col, row, 1, 1)).reshape(1, -1)
-        ax.plot(x, renderer.render(latent)[0][order], color="C0", lw=2, label="rendered")
+        line(ax, renderer.render(latent)[0], color="C0", lw=2, label="rendered")
         if reference is not None:
             spectrum = reference.read(Window(col, row, 1, 1)).reshape(1, -1)
             if valid_mask(spectrum[None])[0, 0]:
-                ax.plot(x, spectrum[0][order], color="k", lw=1, ls="--", label="input")
+                line(ax, spectrum[0], color="k", lw=1, ls="--", label="input")
         baseline, name = renderer.band_mean, "band mean"
         if isinstance(renderer, SpectralRenderer):  # a learned decoder has no components
             for k, part in enumerate(renderer.components(latent)[0]):
-                ax.plot(x, part[order], lw=0.8, alpha=0.8, label=f"component {k}")
+                line(ax, part, lw=0.8, alpha=0.8, label=f"component {k}")
             if renderer.brightness:
                 factor = float(renderer.brightness_of(latent)[0, 0])
                 baseline, name = factor * renderer.band_mean, f"{factor:.2f} x band mean"
-        ax.plot(x, baseline[order], color="0.6", lw=0.8, label=name)
+        line(ax, baseline, color="0.6", lw=0.8, label=name)
         ax.set_title(f"pixel row {row}, col {col}", fontsize=9)
-        ax.set_xlabel("wavelength (nm)" if axis.unit == "nm" else "band")
+        axis_labels(ax, axis.unit, unit)
     axes[0, 0].legend(fontsize=7, ncol=3)
     fig.tight_layout()
     fig.savefig(path, format="png", dpi=100, metadata=PNG_METADATA)
@@ -126,17 +165,16 @@ def plot_split(pixels: LabelledPixels, split: Split, shapes: Sequence[tuple[int,
 
 
 def plot_fusion(images: dict[str, np.ndarray], endmembers: np.ndarray,
-                wavelength_nm: np.ndarray, path: Path) -> None:
+                wavelength_nm: np.ndarray, path: Path, unit: str | None = None) -> None:
     """The `fuse --plot` figure: the endmember spectra and quicklooks of the low-res cube
     (upsampled), the multispectral image and the fused cube, each stretched to its 2-98 %."""
     plt = _pyplot()
     fig = plt.figure(figsize=(12, 7.5))
     grid = fig.add_gridspec(2, 3, height_ratios=[1, 1.25])
     ax = fig.add_subplot(grid[0, :])
-    order = np.argsort(wavelength_nm)
     for k, spectrum in enumerate(endmembers):
-        ax.plot(wavelength_nm[order], spectrum[order], lw=1, label=f"endmember {k + 1}")
-    ax.set_xlabel("wavelength (nm)")
+        ax.plot(*with_breaks(wavelength_nm, spectrum), lw=1, label=f"endmember {k + 1}")
+    axis_labels(ax, "nm", unit)
     ax.set_title(f"{len(endmembers)} endmembers (NMF of the low-resolution cube)", fontsize=9)
     ax.legend(fontsize=6, ncol=max(1, len(endmembers) // 4), loc="upper right")
     titles = {"hsi": "low-res hyperspectral (upsampled)", "msi": "multispectral",

@@ -50,6 +50,8 @@ def predict(
     wavelengths: opt.Wavelengths = None,
     ignore_wavelengths: opt.IgnoreWavelengths = False,
     variable: opt.Variable = None,
+    creation_options: opt.CreationOptions = None,
+    cog: opt.Cog = False,
     overwrite: opt.Overwrite = False,
     json_out: opt.JsonOut = False,
     quiet: opt.Quiet = False,
@@ -66,6 +68,7 @@ def predict(
 
     start = time.perf_counter()
     kind = output_kind(output)
+    geotiff = opt.geotiff_options(creation_options, cog, output)
     head, meta = load_head(head_path)
     head.to(device, n_jobs=configured_threads())
     trained_on = meta["features"]
@@ -78,6 +81,7 @@ def predict(
             outputs(overwrite, [features, head_path, *source.files], quiet) as out:
         check_features_match(trained_on, source, head_path)
         spec, nodata = _output_spec(source, head, meta, head_path, proba, tile_size)
+        spec = spec.with_options(**geotiff)
         target = out.add(output, recognise=is_phism_raster)
         with RasterWriter(target.tmp, spec, kind, name=output) as writer, \
                 progress_bar(quiet) as progress:
@@ -118,10 +122,15 @@ def _output_spec(source: FeatureSource, head: Head, meta: dict[str, Any], head_p
     metadata |= {"variable": "classes", "classes": classes}
     names = {str(c["value"]): c["name"] for c in classes}
     class_tags = {f"class_{c['value']}": c["name"] for c in classes}
+    # GDAL's category names of band 1: a list indexed by value, so 0..65535 only
+    categories = {int(c["value"]): str(c["name"]) for c in classes
+                  if 0 <= int(c["value"]) <= 65535}
+    common["category_names"] = categories or None
     if proba:
         channels = ["class"] + [f"p_{names.get(str(v), v)}" for v in head.classes_.tolist()]
         tags = [class_tags] + [{"class_value": str(v)} for v in head.classes_.tolist()]
         return RasterSpec(channel_names=channels, variable="classes", band_tags=tags,
+                          channel_units=[""] + ["1"] * len(head.classes_),
                           metadata=metadata, **common), float("nan")
     try:
         dtype, nodata = class_map_encoding([c["value"] for c in classes],

@@ -24,7 +24,7 @@ from phism_cli.errors import (
 from phism_cli.io.latent_format import LATENT_FORMAT, LATENT_FORMAT_VERSION
 
 if TYPE_CHECKING:
-    from phism_cli.io.rasters import RasterReader, RasterSpec
+    from phism_cli.io.rasters import RasterReader
     from phism_cli.io.scene import Scene
     from phism_cli.model.renderer import Renderer
 
@@ -56,6 +56,8 @@ def render(
     wavelengths: opt.Wavelengths = None,
     ignore_wavelengths: opt.IgnoreWavelengths = False,
     variable: opt.Variable = None,
+    creation_options: opt.CreationOptions = None,
+    cog: opt.Cog = False,
     overwrite: opt.Overwrite = False,
     json_out: opt.JsonOut = False,
     quiet: opt.Quiet = False,
@@ -67,9 +69,10 @@ def render(
     from phism_cli.io.png import is_phism_png
     from phism_cli.io.rasters import RasterReader, RasterWriter, is_phism_raster, output_kind
     from phism_cli.io.scene import open_scene
-    from phism_cli.pipeline.render import render_latents
+    from phism_cli.pipeline.render import render_latents, rendering_spec
 
     kind = output_kind(output)
+    geotiff = opt.geotiff_options(creation_options, cog, output)
     if plot is not None:
         if plot.suffix.lower() != ".png":
             raise PhismError(f"--plot {plot}: name the picture *.png")
@@ -96,7 +99,7 @@ def render(
         out = stack.enter_context(outputs(overwrite, inputs, quiet))
         main_out = out.add(output, recognise=is_phism_raster)
         plot_out = None if plot is None else out.add(plot, recognise=is_phism_png)
-        spec = _output_spec(reader, renderer, meta, tile_size)
+        spec = rendering_spec(reader, renderer, meta, tile_size, ref).with_options(**geotiff)
         with RasterWriter(main_out.tmp, spec, kind, name=output) as writer, \
                 progress_bar(quiet) as progress:
             task = progress.add_task("rendering", total=reader.height * reader.width)
@@ -111,7 +114,8 @@ def render(
         if plot_out is not None:
             from phism_cli.cli.plotting import plot_pixel_spectra
 
-            plot_pixel_spectra(reader, renderer, ref, plot_out.tmp)
+            plot_pixel_spectra(reader, renderer, ref, plot_out.tmp,
+                               unit=(spec.channel_units or [None])[0])
     summary: dict[str, object] = {"output": str(output), "format": kind, "bands": n_bands,
                                   "height": reader.height, "width": reader.width,
                                   "rendered_pixels": metrics.rendered}
@@ -142,26 +146,3 @@ def _renderer(meta: dict, model: Path | None, latents: Path) -> Renderer:
         raise ModelMismatchError(f"{model} is not the encoder that made these latents "
                                  "(sha256 differs); pass the encoder file encode used")
     return encoder.renderer_
-
-
-def _output_spec(reader: RasterReader, renderer: Renderer, meta: dict,
-                 tile_size: int) -> RasterSpec:
-    from phism_cli.io.rasters import RasterSpec
-
-    axis = renderer.axis
-    if axis.unit == "nm":
-        names = [f"band {i + 1} ({w:.2f} Nanometers)" for i, w in enumerate(axis.positions)]
-        band_tags = [{"wavelength": f"{w:.4f}", "wavelength_units": "Nanometers"}
-                     for w in axis.positions]
-        coords = {"wavelength_nm": [float(w) for w in axis.positions]}
-    else:
-        names = [f"band {int(b)}" for b in axis.positions]
-        band_tags, coords = None, {}
-    return RasterSpec(
-        height=reader.height, width=reader.width, channel_names=names, crs=reader.crs,
-        transform=reader.transform, tile_size=tile_size, variable="reflectance",
-        channel_coords=coords, band_tags=band_tags,
-        metadata={"format": "phism-rendering", "format_version": 1, "variable": "reflectance",
-                  "latents": str(reader.path), "model_sha256": meta.get("model_sha256"),
-                  "source": meta.get("source")},
-    )

@@ -19,7 +19,6 @@ if TYPE_CHECKING:
 # in step without importing torch here.
 METHOD_NAMES = ("fcls", "abs", "net", "hybrid")
 FORM_NAMES = ("anchored", "rendered")
-TABLE_SUFFIXES = (".csv", ".txt", ".tab", ".asc", ".sli", ".esl")
 
 
 def _choice(names: tuple[str, ...]):
@@ -46,13 +45,6 @@ def range_of(value: str | None) -> tuple[float, float] | None:
         return None
     low, high = (float(p) for p in value.split(":"))
     return low, high
-
-
-def is_table_input(path: Path) -> bool:
-    from phism_cli.io.spectral_tables import is_spectral_library
-
-    suffix = path.suffix.lower()
-    return suffix in TABLE_SUFFIXES or (suffix == ".hdr" and is_spectral_library(path))
 
 
 def unmix(
@@ -110,6 +102,8 @@ def unmix(
     wavelengths: opt.Wavelengths = None,
     ignore_wavelengths: opt.IgnoreWavelengths = False,
     variable: opt.Variable = None,
+    creation_options: opt.CreationOptions = None,
+    cog: opt.Cog = False,
     overwrite: opt.Overwrite = False,
     json_out: opt.JsonOut = False,
     quiet: opt.Quiet = False,
@@ -128,11 +122,12 @@ def unmix(
     start = time.perf_counter()
     if axis_unit is not None:
         check_axis_unit(axis_unit, "--axis-unit")
-    table_input = is_table_input(source)
+    table_input = files.is_table_input(source)
     if table_input and output.suffix.lower() != ".csv":
         raise PhismError(f"{output}: abundances of a spectra table are written as CSV; name "
                          "the output *.csv")
     kind = "csv" if table_input else output_kind(output)
+    geotiff = opt.geotiff_options(creation_options, cog, output)
     if method in ("abs", "hybrid") and dispersion is None:
         say(f"note: --method {method} without --dispersion has no physics to move; it "
             "equals fcls", quiet)
@@ -182,7 +177,7 @@ def unmix(
                 task = progress.add_task("unmixing", total=src.height * src.width)
                 summary = files.unmix_scene_to_raster(
                     src, unmixer, setup, abundances_out.tmp, output, kind, tile_size,
-                    params_file and params_file.tmp,
+                    params_file and params_file.tmp, geotiff=geotiff,
                     on_tile=lambda n: progress.advance(task, n))
     seconds = time.perf_counter() - start
     work_seconds = time.perf_counter() - work_start

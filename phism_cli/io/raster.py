@@ -56,6 +56,8 @@ class RasterioScene(Scene):
         check_scale(self.path, "band scale", np.asarray(scales), positive=True)
         check_scale(self.path, "band offset", np.asarray(offsets), positive=False)
         self.scale, self.offset = _per_band(scales), _per_band(offsets)
+        units = {(unit or "").strip() for unit in ds.units}
+        self.data_unit = units.pop() if len(units) == 1 and "" not in units else None
         georeferenced = ds.crs is not None or not ds.transform.is_identity
         self.crs = ds.crs if georeferenced else None
         self.transform = ds.transform if georeferenced else None

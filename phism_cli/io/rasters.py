@@ -13,7 +13,7 @@ import os
 import sys
 import tempfile
 import warnings
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any
 
@@ -26,6 +26,10 @@ from rasterio.errors import NotGeoreferencedWarning, RasterioError, RasterioIOEr
 from rasterio.windows import Window
 
 from phism_cli.errors import PhismError
+from phism_cli.io.geotiff import sidecar_paths
+
+__all__ = ["RasterReader", "RasterSpec", "RasterWriter", "is_phism_raster", "output_kind",
+           "phism_raster_metadata", "sidecar_paths", "spectral_band_metadata"]
 
 METADATA_NAMESPACE = "PHISM"
 _METADATA_KEY = "metadata"
@@ -48,14 +52,27 @@ class RasterSpec:
     channel_units: list[str] | None = None
     band_tags: list[dict[str, str]] | None = None  # extra GeoTIFF tags per band
     colormap: dict[int, tuple[int, ...]] | None = None  # GeoTIFF colour table of band 1
+    category_names: dict[int, str] | None = None  # names of band 1's values (class maps)
     metadata: dict[str, Any] = field(default_factory=dict)
+    # GeoTIFF only: GDAL creation options over phism's (--co), and a Cloud-Optimized GeoTIFF
+    # with overviews (--cog; then the options are the COG driver's).
+    creation_options: dict[str, str] = field(default_factory=dict)
+    cog: bool = False
+
+    def with_options(self, creation_options: dict[str, str] | None = None,
+                     cog: bool = False) -> RasterSpec:
+        """This spec with the GeoTIFF settings of --co and --cog."""
+        return replace(self, creation_options=dict(creation_options or {}), cog=cog)
 
 
 def spectral_band_metadata(wavelength_nm: np.ndarray, fwhm_nm: np.ndarray | None,
-                           names: list[str] | None = None
-                           ) -> tuple[list[str], list[dict[str, str]], dict[str, list[float]]]:
+                           names: list[str] | None = None,
+                           source_bands: np.ndarray | list[int] | None = None,
+                           ) -> tuple[list[str], list[dict[str, str]], dict[str, list[Any]]]:
     """Channel names, GeoTIFF band tags and Zarr channel coordinates of bands at
-    `wavelength_nm` (names default to 'band N (W Nanometers)'); `open_scene` reads both back."""
+    `wavelength_nm` (names default to 'band N (W Nanometers)'); `open_scene` reads both back.
+    `source_bands` are the bands' 1-based numbers in the input file (tag and coordinate
+    `source_band`), which tell which bands survived when bad bands were dropped."""
     if names is None:
         names = [f"band {i + 1} ({w:.2f} Nanometers)" for i, w in enumerate(wavelength_nm)]
     tags = []
@@ -63,10 +80,14 @@ def spectral_band_metadata(wavelength_nm: np.ndarray, fwhm_nm: np.ndarray | None
         tag = {"wavelength": f"{w:.4f}", "wavelength_units": "Nanometers"}
         if fwhm_nm is not None:
             tag["fwhm"] = f"{fwhm_nm[i]:.4f}"
+        if source_bands is not None:
+            tag["source_band"] = str(int(source_bands[i]))
         tags.append(tag)
-    coords = {"wavelength_nm": [float(w) for w in wavelength_nm]}
+    coords: dict[str, list[Any]] = {"wavelength_nm": [float(w) for w in wavelength_nm]}
     if fwhm_nm is not None:
         coords["fwhm_nm"] = [float(f) for f in fwhm_nm]
+    if source_bands is not None:
+        coords["source_band"] = [int(b) for b in source_bands]
     return names, tags, coords
 
 
@@ -102,12 +123,20 @@ class RasterWriter:
         else:
             # Inside an Env GDAL's errors become exceptions: outside one, a failed write (a
             # full disk) only prints to stderr and the file is silently incomplete.
+            # A COG is converted from a tiled GeoTIFF written beside it (a partial name too,
+            # so a dead run's leftover is cleared with the output's).
+            self._tiled = path.with_name(f"{path.name}.tiled") if spec.cog else path
             self._resources = contextlib.ExitStack()
             self._resources.enter_context(rasterio.Env())
             self._sink = self._resources.enter_context(tempfile.TemporaryFile())  # noqa: SIM115
             try:
-                self._dataset = self._gdal(lambda: _create_geotiff(path, spec, self._metadata),
-                                           "create")
+                if spec.cog:
+                    from phism_cli.io.geotiff import probe_creation_options
+
+                    probe_creation_options(spec.creation_options, True, self.name, spec.dtype)
+                self._dataset = self._gdal(
+                    lambda: _create_geotiff(self._tiled, spec, self._metadata, self.name),
+                    "create")
             except BaseException:
                 self._resources.close()
                 raise
@@ -153,17 +182,40 @@ class RasterWriter:
             return
         try:
             if complete:
-                self._gdal(lambda: self._dataset.update_tags(
-                    ns=METADATA_NAMESPACE, **{_METADATA_KEY: json.dumps(metadata)}), "tag")
+                self._gdal(lambda: _write_metadata(self._dataset, metadata, self.spec.cog),
+                           "tag")
             self._gdal(self._dataset.close, "finish")
             if complete:
+                if self.spec.cog:
+                    from phism_cli.io.geotiff import convert_to_cog
+
+                    self._gdal(lambda: convert_to_cog(self._tiled, self.path, self.spec),
+                               "convert to a Cloud-Optimized GeoTIFF")
                 self._gdal(self._verify, "read back")
+                if self.spec.category_names:
+                    self._write_sidecar()
         finally:
+            if self.spec.cog:
+                with contextlib.suppress(OSError):
+                    self._tiled.unlink()
             self._resources.close()
+
+    def _write_sidecar(self) -> None:
+        """Category names and the attribute table: GDAL keeps them in `NAME.aux.xml`."""
+        from phism_cli.io.geotiff import pam_xml, sidecar_path
+
+        assert self.spec.category_names is not None
+        text = pam_xml(self.spec.category_names, self.spec.colormap)
+        try:
+            sidecar_path(self.path).write_text(text, encoding="utf-8")
+        except OSError as exc:
+            from phism_cli.io.outputs import describe_os_error
+
+            raise PhismError(describe_os_error(exc, "be written", Path(self.name))) from None
 
     def _verify(self) -> None:
         with rasterio.open(self.path) as ds:
-            stored = json.loads(ds.tags(ns=METADATA_NAMESPACE).get(_METADATA_KEY, "{}"))
+            stored = json.loads(_metadata_tag(ds) or "{}")
             if not stored.get("complete") or (ds.height, ds.width) != \
                     (self.spec.height, self.spec.width):
                 raise RasterioError("the file's directory was not written")
@@ -196,26 +248,34 @@ def _stderr_into(sink: Any) -> Any:
         os.close(saved)
 
 
-def _create_geotiff(path: Path, spec: RasterSpec,
-                    metadata: dict[str, Any]) -> rasterio.io.DatasetWriter:
-    tile = max(16, (min(spec.tile_size, 512) // 16) * 16)
+def _create_geotiff(path: Path, spec: RasterSpec, metadata: dict[str, Any],
+                    name: str) -> rasterio.io.DatasetWriter:
+    from phism_cli.io.geotiff import (
+        gdal_warnings,
+        geotiff_creation_options,
+        refuse_unknown_options,
+    )
+
     profile: dict[str, Any] = {
         "driver": "GTiff", "height": spec.height, "width": spec.width,
         "count": len(spec.channel_names), "dtype": spec.dtype, "nodata": spec.nodata,
-        "tiled": True, "blockxsize": tile, "blockysize": tile, "compress": "zstd",
-        "interleave": "pixel", "BIGTIFF": "IF_SAFER",
+        **geotiff_creation_options(spec),
     }
-    if np.dtype(spec.dtype).kind == "f":
-        profile["predictor"] = 3
     if spec.crs is not None:
         profile["crs"] = spec.crs
     if spec.transform is not None:
         profile["transform"] = spec.transform
-    with warnings.catch_warnings():
+    with warnings.catch_warnings(), gdal_warnings() as messages:
         warnings.simplefilter("ignore", NotGeoreferencedWarning)
         ds = rasterio.open(path, "w", **profile)
-    for i, name in enumerate(spec.channel_names, start=1):
-        ds.set_band_description(i, name)
+    if not spec.cog:
+        try:
+            refuse_unknown_options(messages, spec.creation_options, "GTiff", name)
+        except PhismError:
+            ds.close()
+            raise
+    for i, channel in enumerate(spec.channel_names, start=1):
+        ds.set_band_description(i, channel)
         tags = {key: values[i - 1] for key, values in spec.channel_coords.items()}
         if spec.channel_units:
             tags["units"] = spec.channel_units[i - 1]
@@ -223,10 +283,32 @@ def _create_geotiff(path: Path, spec: RasterSpec,
             tags.update(spec.band_tags[i - 1])
         if tags:
             ds.update_tags(i, **tags)
+    if spec.channel_units:  # GDAL's band unit ("Unit Type" in gdalinfo, QGIS's legend)
+        ds.units = tuple(spec.channel_units)
     if spec.colormap and spec.dtype in ("uint8", "uint16"):  # GeoTIFF palettes need these
         ds.write_colormap(1, spec.colormap)
-    ds.update_tags(ns=METADATA_NAMESPACE, **{_METADATA_KEY: json.dumps(metadata)})
+    _write_metadata(ds, metadata, spec.cog)
     return ds
+
+
+def _write_metadata(ds: Any, metadata: dict[str, Any], cog: bool) -> None:
+    """phism's metadata as the PHISM/metadata tag; a COG-to-be keeps a copy in the default
+    domain, the only one GDAL's COG driver copies along with the bands' own metadata."""
+    text = json.dumps(metadata)
+    ds.update_tags(ns=METADATA_NAMESPACE, **{_METADATA_KEY: text})
+    if cog:
+        from phism_cli.io.geotiff import COG_METADATA_KEY
+
+        ds.update_tags(**{COG_METADATA_KEY: text})
+
+
+def _metadata_tag(ds: Any) -> str | None:
+    """The raw JSON of phism's metadata in an open GeoTIFF (a COG's is in the default
+    domain)."""
+    from phism_cli.io.geotiff import COG_METADATA_KEY
+
+    raw = ds.tags(ns=METADATA_NAMESPACE).get(_METADATA_KEY)
+    return raw if raw is not None else ds.tags().get(COG_METADATA_KEY)
 
 
 def _pixel_centres(spec: RasterSpec) -> tuple[np.ndarray, np.ndarray]:
@@ -258,14 +340,21 @@ def _create_zarr(path: Path, spec: RasterSpec, metadata: dict[str, Any]) -> zarr
     channel[:] = np.asarray(spec.channel_names)
     channel.attrs["_ARRAY_DIMENSIONS"] = ["channel"]
     for key, values in spec.channel_coords.items():
-        coord = root.create_array(key, shape=(n,), dtype="float64", chunks=(n,))
-        coord[:] = np.asarray(values, dtype=np.float64)
+        integers = all(isinstance(v, (int, np.integer)) for v in values)
+        dtype = "int32" if integers else "float64"
+        coord = root.create_array(key, shape=(n,), dtype=dtype, chunks=(n,),
+                                  fill_value=None if integers else 0.0)  # xarray: no mask
+        coord[:] = np.asarray(values, dtype=dtype)
         coord.attrs["_ARRAY_DIMENSIONS"] = ["channel"]
     data_attrs: dict[str, Any] = {"_ARRAY_DIMENSIONS": ["channel", "y", "x"]}
     if spec.channel_coords:
         data_attrs["coordinates"] = " ".join(spec.channel_coords)
     if spec.channel_units:
         data_attrs["channel_units"] = spec.channel_units
+        if len(set(spec.channel_units)) == 1:  # CF: one unit for the whole variable
+            data_attrs["units"] = spec.channel_units[0]
+    if spec.category_names:
+        data_attrs.update(_category_attributes(spec.category_names, n))
     if spec.crs is not None and spec.transform is not None:
         ref = root.create_array("spatial_ref", shape=(), dtype="int64")
         ref[...] = 0
@@ -286,6 +375,17 @@ def _create_zarr(path: Path, spec: RasterSpec, metadata: dict[str, Any]) -> zarr
     return data
 
 
+def _category_attributes(names: dict[int, str], n_channels: int) -> dict[str, Any]:
+    """Class names of the first channel: `category_names` ({value: name}); a class map of
+    one channel also gets CF's flag_values and flag_meanings (names with '_' for spaces)."""
+    attrs: dict[str, Any] = {"category_names": {str(k): v for k, v in sorted(names.items())}}
+    if n_channels == 1:
+        attrs["flag_values"] = sorted(names)
+        attrs["flag_meanings"] = " ".join("_".join(names[k].split()) or f"class_{k}"
+                                          for k in sorted(names))
+    return attrs
+
+
 def _zarr_attributes(path: Path) -> dict[str, Any] | None:
     """The group attributes of a Zarr v2 store, read as plain JSON (no zarr import)."""
     try:
@@ -300,7 +400,7 @@ def _geotiff_metadata(path: Path) -> dict[str, Any] | None:
         warnings.simplefilter("ignore")
         try:
             with rasterio.open(path) as ds:
-                raw = ds.tags(ns=METADATA_NAMESPACE).get(_METADATA_KEY)
+                raw = _metadata_tag(ds)
         except RasterioIOError:
             return None
     try:
@@ -399,7 +499,7 @@ class RasterReader:
                 raise PhismError(f"{self.path}: not a readable raster "
                                  f"({' '.join(str(exc).split())[:160]})") from None
         ds = self._dataset
-        raw = ds.tags(ns=METADATA_NAMESPACE).get(_METADATA_KEY)
+        raw = _metadata_tag(ds)
         if raw is None:
             ds.close()
             raise PhismError(f"{self.path}: GeoTIFF without phism metadata; "

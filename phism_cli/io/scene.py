@@ -49,6 +49,9 @@ class Scene(abc.ABC):
     offset: float | np.ndarray
     crs: CRS | None
     transform: Affine | None
+    # The unit of the values read (after scale and offset) where the file states one for
+    # every band (a GeoTIFF's band unit, a phism Zarr store's units); else None.
+    data_unit: str | None = None
 
     def __init__(self, keep_bad_bands: bool = False) -> None:
         self.keep_bad_bands = keep_bad_bands
@@ -161,7 +164,17 @@ def source_summary(scene: Scene) -> dict[str, Any]:
     """What an output's metadata records of the scene it came from."""
     return {"path": str(scene.path), "format": scene.format, "bands": scene.count,
             "scale": json_value(scene.scale), "offset": json_value(scene.offset),
-            "nodata": json_value(scene.nodata)}
+            "nodata": json_value(scene.nodata), **band_provenance(scene)}
+
+
+def band_provenance(scene: Scene) -> dict[str, Any]:
+    """Which of the file's bands a scene yields, and what they are: their 1-based numbers in
+    the file (bad bands dropped or not), wavelengths and fwhm (nm) and the data unit."""
+    wl, fw = scene.wavelength_nm, scene.fwhm_nm
+    return {"source_bands": [int(b) + 1 for b in scene.band_indices],
+            "wavelength_nm": None if wl is None else [round(float(v), 4) for v in wl],
+            "fwhm_nm": None if fw is None else [round(float(v), 4) for v in fw],
+            "data_unit": scene.data_unit}
 
 
 def check_band_info(path: Path, bands: BandInfo, n_bands: int) -> None:

@@ -54,6 +54,8 @@ class ZarrScene(Scene):
         self.nodata = None  # the store's fill value is NaN, read as NaN already
         self.scale, self.offset = 1.0, 0.0
         self.crs, self.transform = reader.crs, reader.transform
+        units = reader._array.attrs.get("units")
+        self.data_unit = units if isinstance(units, str) and units else None
 
     def _coordinate(self, name: str, n_bands: int) -> np.ndarray | None:
         import zarr

@@ -292,7 +292,8 @@ def output_specs(scene: Scene, response: SpectralResponse, ratio: int, psf_sigma
         raise ValueError("the scene has no wavelengths")
     rows, cols = degraded_size(scene.height, scene.width, ratio)
     tile = processing_tile(ratio, tile_size)
-    hyper = spectral_band_metadata(scene.wavelength_nm, scene.fwhm_nm)
+    hyper = spectral_band_metadata(scene.wavelength_nm, scene.fwhm_nm,
+                                   source_bands=scene.band_indices + 1)
     multi = spectral_band_metadata(response.centre_nm, response.fwhm_nm,
                                    list(response.band_names))
     low_transform = None if scene.transform is None else scene.transform * Affine.scale(ratio)
@@ -309,5 +310,6 @@ def output_specs(scene: Scene, response: SpectralResponse, ratio: int, psf_sigma
         specs[role] = RasterSpec(
             height=height, width=width, channel_names=names, crs=scene.crs,
             transform=transform, tile_size=edge, variable="data", channel_coords=coords,
-            band_tags=tags, metadata=metadata)
+            band_tags=tags, metadata=metadata,
+            channel_units=None if scene.data_unit is None else [scene.data_unit] * len(names))
     return specs

@@ -185,11 +185,13 @@ def fused_spec(hsi: Scene, msi: Scene, grid: FusionGrid, model: FusionModel,
     from phism_cli import __version__
 
     wavelength_nm = np.asarray(hsi.wavelength_nm, dtype=np.float64)
-    names, tags, coords = spectral_band_metadata(wavelength_nm, hsi.fwhm_nm)
+    names, tags, coords = spectral_band_metadata(wavelength_nm, hsi.fwhm_nm,
+                                                 source_bands=hsi.band_indices + 1)
     return RasterSpec(
         height=grid.height, width=grid.width, channel_names=names, crs=grid.crs,
         transform=grid.transform, tile_size=tile_size, variable="fused",
         channel_coords=coords, band_tags=tags,
+        channel_units=None if hsi.data_unit is None else [hsi.data_unit] * len(names),
         metadata={"format": FUSED_FORMAT, "format_version": 1, "phism_version": __version__,
                   "variable": "fused", "method": settings["method"], "ratio": grid.ratio,
                   "settings": settings, "response": model.response_.describe(),
@@ -212,6 +214,7 @@ def abundance_spec(hsi: Scene, grid: FusionGrid, model: FusionModel, tile_size: 
                   "method": method, "endmembers": names,
                   "endmembers_file": endmembers_file,
                   "wavelength_nm": [float(w) for w in np.asarray(hsi.wavelength_nm)],
+                  "source_bands": [int(b) + 1 for b in hsi.band_indices],
                   "endmember_spectra": model.endmembers_.round(7).tolist(),
                   "note": "the fused spectrum of a pixel is the sum over endmembers of its "
                           "abundance times the endmember's spectrum" + (

@@ -312,6 +312,7 @@ def _header(reader: RasterReader, layout: LatentLayout, valid: int) -> dict[str,
     return {
         "path": str(reader.path), "kind": "latents", "format": reader.kind,
         "height": reader.height, "width": reader.width,
+        "crs": None if reader.crs is None else reader.crs.to_string(),
         "channels": list(reader.channel_names), "pixels": reader.height * reader.width,
         "valid_pixels": valid, "model_path": _optional_str(meta, "model_path"),
         "model_sha256": _optional_str(meta, "model_sha256"), "decoder": layout.decoder,

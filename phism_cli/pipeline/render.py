@@ -3,10 +3,11 @@
 from __future__ import annotations
 
 from collections.abc import Callable
+from typing import Any
 
 import numpy as np
 
-from phism_cli.io.rasters import RasterReader, RasterWriter
+from phism_cli.io.rasters import RasterReader, RasterSpec, RasterWriter, spectral_band_metadata
 from phism_cli.io.scene import Scene, iter_windows
 from phism_cli.model.renderer import Renderer
 from phism_cli.pipeline.metrics import ReconstructionMetrics
@@ -33,3 +34,54 @@ def render_latents(latents: RasterReader, renderer: Renderer, writer: RasterWrit
         if on_tile is not None:
             on_tile(window.height * window.width)
     return metrics
+
+
+def source_bands_of(source: dict[str, Any] | None, n_bands: int) -> list[int] | None:
+    """The 1-based numbers in the encoded file of the bands a latent map renders, from its
+    metadata: listed (`source_bands`), or worked out from the bad bands encode dropped."""
+    if not isinstance(source, dict):
+        return None
+    listed = source.get("source_bands")
+    if isinstance(listed, list) and len(listed) == n_bands:
+        return [int(b) for b in listed]
+    bad = source.get("bad_bands")
+    if source.get("bands") != n_bands or not isinstance(bad, list):
+        return None
+    if not source.get("bad_bands_dropped"):
+        return list(range(1, n_bands + 1))
+    dropped = {int(b) for b in bad}
+    return [b for b in range(1, n_bands + len(dropped) + 1) if b not in dropped]
+
+
+def rendering_spec(latents: RasterReader, renderer: Renderer, meta: dict[str, Any],
+                   tile_size: int, reference: Scene | None = None) -> RasterSpec:
+    """The rendered spectra: one band per band of the encoded scene, with its wavelength,
+    fwhm and number in that file, in the scene's data unit when it is known (from the latent
+    map's metadata, else from --reference)."""
+    axis = renderer.axis
+    n_bands = len(axis.positions)
+    source = meta.get("source") if isinstance(meta.get("source"), dict) else {}
+    source_bands = source_bands_of(source, n_bands)
+    fwhm = source.get("fwhm_nm")
+    if not (isinstance(fwhm, list) and len(fwhm) == n_bands):
+        fwhm = None if reference is None else reference.fwhm_nm
+    unit = source.get("data_unit") or (None if reference is None else reference.data_unit)
+    if axis.unit == "nm":
+        names, band_tags, coords = spectral_band_metadata(
+            axis.positions, None if fwhm is None else np.asarray(fwhm, dtype=np.float64),
+            source_bands=source_bands)
+    else:
+        names = [f"band {int(b)}" for b in axis.positions]
+        band_tags, coords = None, {}
+        if source_bands is not None:
+            band_tags = [{"source_band": str(b)} for b in source_bands]
+            coords = {"source_band": source_bands}
+    return RasterSpec(
+        height=latents.height, width=latents.width, channel_names=names, crs=latents.crs,
+        transform=latents.transform, tile_size=tile_size, variable="reflectance",
+        channel_coords=coords, band_tags=band_tags,
+        channel_units=None if unit is None else [str(unit)] * n_bands,
+        metadata={"format": "phism-rendering", "format_version": 1, "variable": "reflectance",
+                  "latents": str(latents.path), "model_sha256": meta.get("model_sha256"),
+                  "source": meta.get("source"), "source_bands": source_bands},
+    )

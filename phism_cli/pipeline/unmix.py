@@ -213,12 +213,13 @@ def abundance_spec(scene: Scene, setup: MixingSetup, method: str, tile_size: int
     return RasterSpec(
         height=scene.height, width=scene.width, channel_names=names, crs=scene.crs,
         transform=scene.transform, tile_size=tile_size, variable="abundance",
-        channel_units=["1"] * setup.mixing.n_endmembers + ["input units"],
+        channel_units=["1"] * setup.mixing.n_endmembers + [scene.data_unit or "input units"],
         metadata={
             "format": ABUNDANCE_FORMAT, "format_version": 1, "phism_version": __version__,
             "variable": "abundance", "method": method, "endmembers": setup.mixing.names,
             "dispersion_groups": setup.matches, "notes": setup.notes,
             "bands_used": [int(b) + 1 for b in np.flatnonzero(setup.bands)],
+            "source_bands_used": [int(b) + 1 for b in scene.band_indices[setup.bands]],
             "source": source_summary(scene),
         },
     )

@@ -22,8 +22,18 @@ from phism_cli.pipeline.unmix import (
     unmix_spectra,
 )
 
-__all__ = ["read_input_table", "read_library", "scene_wavelengths", "unmix_scene_to_raster",
-           "unmix_table_to_csv"]
+__all__ = ["TABLE_SUFFIXES", "is_table_input", "read_input_table", "read_library",
+           "scene_wavelengths", "unmix_scene_to_raster", "unmix_table_to_csv"]
+
+TABLE_SUFFIXES = (".csv", ".txt", ".tab", ".asc", ".sli", ".esl")
+
+
+def is_table_input(path: Path) -> bool:
+    """A spectra table (CSV out) rather than a scene (raster out)."""
+    from phism_cli.io.spectral_tables import is_spectral_library
+
+    suffix = path.suffix.lower()
+    return suffix in TABLE_SUFFIXES or (suffix == ".hdr" and is_spectral_library(path))
 
 
 def read_library(path: Path, names: Path | None, axis_unit: str | None) -> SpectralTable:
@@ -74,10 +84,11 @@ def unmix_table_to_csv(table: SpectralTable, unmixer: Unmixer, setup: MixingSetu
 
 def unmix_scene_to_raster(src: Scene, unmixer: Unmixer, setup: MixingSetup, path: Path,
                           name: Path, kind: str, tile_size: int,
-                          params_path: Path | None,
+                          params_path: Path | None, geotiff: dict[str, Any] | None = None,
                           on_tile: Callable[[int], None] | None = None) -> dict[str, Any]:
-    """Abundances of every pixel of `src` into a raster at `path` (reported as `name`)."""
-    spec = abundance_spec(src, setup, unmixer.method, tile_size)
+    """Abundances of every pixel of `src` into a raster at `path` (reported as `name`);
+    `geotiff` holds --co and --cog (`RasterSpec.with_options`)."""
+    spec = abundance_spec(src, setup, unmixer.method, tile_size).with_options(**(geotiff or {}))
     with RasterWriter(path, spec, kind, name=name) as writer:
         summary = unmix_scene(src, unmixer, setup, writer, tile_size=tile_size,
                               on_tile=on_tile)

@@ -20,7 +20,7 @@ from tests.pipeline.latent_maps import (
 
 K = 3
 SUMMARY_KEYS = {
-    "path", "kind", "format", "height", "width", "channels", "pixels", "valid_pixels",
+    "path", "kind", "format", "height", "width", "crs", "channels", "pixels", "valid_pixels",
     "model_path", "model_sha256", "decoder", "basis", "n_components", "axis_unit", "axis_min",
     "axis_max", "percentiles", "fine_bins", "components", "brightness", "centre_histogram",
     "features", "sorted_by_centre",
@@ -73,7 +73,7 @@ def test_latents_text(cli, latents) -> None:
     assert "valid:       1190 of 1200 pixels (99.2 %)" in out
     assert "model:       encoder.safetensors (sha256 000000000000)" in out
     assert "decoder:     basis (skewnormal), K = 3" in out
-    assert "axis:        400.00-1000.00 nm" in out
+    assert "axis:        400.00-1000.00 nm\ncrs:         None\n" in out
     lines = out.splitlines()
     assert [line.split()[0] for line in lines if line[:2] in ("c0", "c1", "c2")] == \
         ["c0", "c1", "c2"]
