@@ -61,6 +61,8 @@ def encode(
     refine_lr: Annotated[float, typer.Option(
         "--refine-lr", min=1e-5, max=1.0, help="Adam step of --refine, as a fraction of each "
         "parameter's range.")] = 0.01,
+    co: opt.CreationOptions = None,
+    cog: opt.Cog = False,
     skip_existing: batch_opt.SkipExisting = False,
     resume: batch_opt.Resume = False,
     fail_fast: batch_opt.FailFast = False,
@@ -98,7 +100,8 @@ def encode(
     flags = BatchFlags(overwrite, skip_existing, resume, fail_fast or not batch)
     settings = EncodeSettings(
         opt.scene_options(keep_bad_bands, wavelengths, variable, ignore_wavelengths),
-        tile_size, batch_size, device, refine, refine_lr)
+        tile_size, batch_size, device, refine, refine_lr,
+        opt.geotiff_options(co, cog, *(j.output for j in jobs)))
     cluster = None if not (workers or scheduler) else {
         "workers": workers, "scheduler": scheduler, "threads": configured_threads()}
     fit = {"components": components, "basis": basis, "decoder": decoder,
@@ -155,7 +158,7 @@ def _encode_fitting_one(scene: Path, output: Path, save_model: Path | None,
         move_encoder(encoder, settings.device)
         refinement = make_refinement(encoder, settings.refine, settings.refine_lr,
                                      "the encoder")
-        spec = latent_spec(src, encoder, meta, settings.tile_size)
+        spec = latent_spec(src, encoder, meta, settings.tile_size, settings.geotiff)
         encode_start = time.perf_counter()
         with progress_bar(quiet) as progress:
             task = progress.add_task("encoding", total=src.height * src.width)

@@ -26,6 +26,7 @@ from pathlib import Path
 
 from phism_cli.errors import OutputBusyError, OutputExistsError, PhismError
 from phism_cli.interrupts import held
+from phism_cli.io.geotiff import sidecar_paths
 
 PARTIAL_MARK = ".partial-"
 TRASH_MARK = ".old-"
@@ -290,6 +291,17 @@ def check_output_path(path: Path, overwrite: bool, recognise: Recogniser | None,
     return True
 
 
+def _move_sidecars(output: Output) -> None:
+    """A raster's companion files (GDAL's .aux.xml) go with it; a replaced raster's stale
+    ones (old class names, statistics QGIS added) go away."""
+    for tmp_side, side in zip(sidecar_paths(output.tmp), sidecar_paths(output.path),
+                              strict=True):
+        if tmp_side.exists():
+            os.replace(tmp_side, side)
+        elif side.exists() or side.is_symlink():
+            remove_path(side)
+
+
 class OutputSet:
     """The outputs of one command, committed together or not at all.
 
@@ -366,6 +378,9 @@ class OutputSet:
                 elif output.tmp.exists() or output.tmp.is_symlink():
                     remove_path(output.tmp)
                     ACTIVITY.removed.append(output.path)
+                for side in sidecar_paths(output.tmp):
+                    if side.exists():
+                        remove_path(side)
                 output.lock.release()
             self.outputs = []
 
@@ -389,6 +404,7 @@ class OutputSet:
                             f"{uuid.uuid4().hex[:8]}")
                         os.replace(output.path, old)
                         trash.append(old)
+                    _move_sidecars(output)
                     os.replace(output.tmp, output.path)
                     ACTIVITY.finished.append(output.path)
             except OSError as exc:

@@ -251,7 +251,8 @@ class DistributedEncode:
             out = self.open_outputs([*scene.source_files, model_path])
             stack.push(out.__exit__)  # commit on a normal exit, discard (or keep) on failure
             check_model_fits_scene(self.encoder, scene, model_path)
-            spec = latent_spec(scene, self.encoder, self.model, self.settings.tile_size)
+            spec = latent_spec(scene, self.encoder, self.model, self.settings.tile_size,
+                               self.settings.geotiff)
             zarr_output = output_kind(job.output) == "zarr"
             resumable = self.flags.resume and zarr_output
             output = out.add(job.output, recognise=is_phism_raster,

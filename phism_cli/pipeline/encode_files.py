@@ -17,7 +17,7 @@ from phism_cli.errors import PhismError, no_valid_pixels
 from phism_cli.io.latent_format import LATENT_FORMAT, LATENT_FORMAT_VERSION
 from phism_cli.io.outputs import Output
 from phism_cli.io.rasters import RasterSpec, RasterWriter, output_kind
-from phism_cli.io.scene import Scene, json_value
+from phism_cli.io.scene import Scene, band_provenance, json_value
 from phism_cli.model.pca import Encoder
 from phism_cli.pipeline.encode import Refinement, encode_scene
 from phism_cli.pipeline.resume import PROGRESS_NAME, TileProgress, ZarrTileWriter
@@ -33,11 +33,14 @@ class EncodeSettings:
     device: str = "auto"
     refine: int = 0  # --refine steps per pixel (0: none)
     refine_lr: float = 0.01
+    geotiff: dict[str, Any] = field(default_factory=dict)  # --co and --cog
 
 
 def latent_spec(scene: Scene, encoder: Encoder, model_meta: dict[str, Any],
-                tile_size: int) -> RasterSpec:
-    """The latent map of `scene`: its grid, the encoder's channels and phism's metadata."""
+                tile_size: int, geotiff: dict[str, Any] | None = None) -> RasterSpec:
+    """The latent map of `scene`: its grid, the encoder's channels and phism's metadata,
+    with the source's band provenance; `geotiff`: --co and --cog (`RasterSpec.with_options`)."""
+    geotiff = geotiff or {}
     from phism_cli import __version__
 
     names = encoder.channel_names_
@@ -55,9 +58,10 @@ def latent_spec(scene: Scene, encoder: Encoder, model_meta: dict[str, Any],
                        "bands": scene.count, "scale": json_value(scene.scale),
                        "offset": json_value(scene.offset), "nodata": json_value(scene.nodata),
                        "bad_bands": [int(b) + 1 for b in (~scene.bands.good).nonzero()[0]],
-                       "bad_bands_dropped": not scene.keep_bad_bands},
+                       "bad_bands_dropped": not scene.keep_bad_bands,
+                       **band_provenance(scene)},
         },
-    )
+    ).with_options(**geotiff)
 
 
 def encoder_device(encoder: Encoder) -> str:
