@@ -5,8 +5,9 @@ Importing this module must stay cheap: no torch, GDAL or Dask.
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from pathlib import Path
-from typing import TYPE_CHECKING, Annotated
+from typing import TYPE_CHECKING, Annotated, Any
 
 import typer
 
@@ -16,9 +17,9 @@ if TYPE_CHECKING:
     from phism_cli.pipeline.batch import BatchRun, SceneResult
 
 BatchOutput = Annotated[Path, typer.Option(
-    "--output", "-o", help="Output path for one scene; for many, an existing folder "
-    "(FOLDER/STEM.zarr each) or a template such as 'out/{stem}.tif' (fields {stem}, {name}, "
-    "{parent}, {index}).")]
+    "--output", "-o", help="Output path for one input; for many, an existing folder "
+    "(FOLDER/STEM.zarr for encode, FOLDER/STEM.tif otherwise) or a template such as "
+    "'out/{stem}.tif' (fields {stem}, {name}, {parent}, {index}).")]
 JsonLines = Annotated[bool, typer.Option(
     "--json-lines", help="Print one JSON line per scene on stdout as each one ends.")]
 FailFast = Annotated[bool, typer.Option(
@@ -37,11 +38,20 @@ Scheduler = Annotated[str | None, typer.Option(
     "(tcp://host:8786 or a scheduler file); workers must see the same file system.")]
 
 
-class BatchPrinter:
-    """Per-scene lines on stderr (and JSON lines on stdout) and the batch's summary."""
+def debug_mode() -> bool:
+    """The global --debug (phism --debug encode ...)."""
+    import click
 
-    def __init__(self, quiet: bool, json_lines: bool) -> None:
-        self.quiet, self.json_lines = quiet, json_lines
+    ctx = click.get_current_context(silent=True)
+    return bool(ctx is not None and ctx.find_root().params.get("debug"))
+
+
+class BatchPrinter:
+    """Per-scene lines on stderr (and JSON lines on stdout) and the batch's summary;
+    `announce_done`: say "wrote ..." for finished scenes (else the command says it)."""
+
+    def __init__(self, quiet: bool, json_lines: bool, announce_done: bool = True) -> None:
+        self.quiet, self.json_lines, self.announce_done = quiet, json_lines, announce_done
 
     def __call__(self, result: SceneResult) -> None:
         job = result.job
@@ -49,7 +59,7 @@ class BatchPrinter:
             say(f"failed: {job.input}: {result.error}", False)
         elif result.status == "skipped":
             say(f"skipped {job.input}: {job.output} exists", self.quiet)
-        else:
+        elif self.announce_done:
             resumed = result.record.get("resumed_tiles", 0)
             say(f"wrote {job.output}: {result.record.get('valid_pixels', 0)} of "
                 f"{result.record.get('pixels', 0)} pixels valid"
@@ -67,6 +77,36 @@ class BatchPrinter:
         say(run.describe(), self.quiet and run.exit_code == 0)
         if json_out:
             emit_json(run.summary())
+
+
+def run_per_scene(inputs: list[Path], output: Path, suffix: str,
+                  work: Callable[[Path, Path], dict[str, Any]], *, overwrite: bool,
+                  skip_existing: bool, fail_fast: bool, json_out: bool, json_lines: bool,
+                  quiet: bool) -> None:
+    """Run `work(input, output)` for every input, each into its own output (see
+    `pipeline.batch.plan_outputs`): one scene as before, or a batch with per-scene results,
+    a summary and an exit code that says whether any scene failed."""
+    from phism_cli.pipeline.batch import (
+        BatchFlags,
+        BatchRun,
+        check_jobs,
+        is_batch_output,
+        plan_outputs,
+    )
+
+    jobs = plan_outputs(inputs, output, suffix)
+    batch = is_batch_output(output, len(inputs))
+    flags = BatchFlags(overwrite, skip_existing, False, fail_fast or not batch)
+    printer = BatchPrinter(quiet, json_lines, announce_done=False)
+    run = BatchRun(flags.fail_fast, debug_mode(), on_result=printer)
+    for job in check_jobs(jobs, flags, run):
+        run.run(job, lambda j: work(j.input, j.output))
+    if batch:
+        printer.finish(run, json_out)
+    elif json_out and run.results:
+        emit_json(run.results[0].to_json())
+    if run.exit_code:
+        raise typer.Exit(run.exit_code)
 
 
 def refuse_scale_out_conflicts(workers: int | None, scheduler: str | None) -> None:

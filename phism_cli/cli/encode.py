@@ -76,7 +76,7 @@ def encode(
     """Encode SCENES into latent maps (OUTPUT ending .zarr or .tif; a folder or a template
     for many scenes)."""
     opt.apply_threads(threads)
-    from phism_cli.cli.encode_batch import debug_mode, fit_batch_encoder, run_scenes
+    from phism_cli.cli.encode_batch import fit_batch_encoder, run_scenes
     from phism_cli.pipeline.batch import (
         BatchFlags,
         BatchRun,
@@ -111,7 +111,7 @@ def encode(
         return _encode_fitting_one(jobs[0].input, jobs[0].output, save_model, fit, settings,
                                    max_pixels, overwrite, json_out, json_lines, quiet)
     printer = batch_opt.BatchPrinter(quiet, json_lines)
-    run = BatchRun(flags.fail_fast, debug_mode(), on_result=printer)
+    run = BatchRun(flags.fail_fast, batch_opt.debug_mode(), on_result=printer)
     jobs = check_jobs(jobs, flags, run)
     fitted = model is None
     if model is None and jobs:

@@ -20,14 +20,6 @@ if TYPE_CHECKING:
     from phism_cli.pipeline.encode_files import EncodeSettings
 
 
-def debug_mode() -> bool:
-    """The global --debug (phism --debug encode ...)."""
-    import click
-
-    ctx = click.get_current_context(silent=True)
-    return bool(ctx is not None and ctx.find_root().params.get("debug"))
-
-
 def fit_batch_encoder(jobs: list[SceneJob], path: Path, encoder: Encoder,
                       settings: EncodeSettings, max_pixels: int, flags: BatchFlags,
                       run: BatchRun, quiet: bool) -> tuple[Path, list[SceneJob]]:

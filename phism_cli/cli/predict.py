@@ -8,8 +8,9 @@ from typing import TYPE_CHECKING, Annotated, Any
 
 import typer
 
+from phism_cli.cli import batch_options as batch_opt
 from phism_cli.cli import options as opt
-from phism_cli.cli.common import emit_json, outputs, progress_bar, say
+from phism_cli.cli.common import outputs, progress_bar, say
 from phism_cli.errors import PhismError, no_valid_pixels
 
 if TYPE_CHECKING:
@@ -37,10 +38,11 @@ def class_map_encoding(class_values: list[int], ignore_label: int) -> tuple[str,
 
 
 def predict(
-    features: Annotated[Path, typer.Argument(
-        help="Latent map from encode, or a scene for a head trained on raw spectra.")],
+    inputs: Annotated[list[Path], typer.Argument(
+        metavar="FEATURES...", help="Latent maps from encode, or scenes for a head trained "
+        "on raw spectra: one or many.")],
     head_path: Annotated[Path, typer.Option("--head", "-H", help="Head from train-head.")],
-    output: opt.OutputPath = ...,
+    output: batch_opt.BatchOutput = ...,
     proba: Annotated[bool, typer.Option(
         "--proba", help="Add one probability band per class after the class band (the "
         "file is then float32 with NaN nodata).")] = False,
@@ -52,53 +54,64 @@ def predict(
     variable: opt.Variable = None,
     creation_options: opt.CreationOptions = None,
     cog: opt.Cog = False,
+    skip_existing: batch_opt.SkipExisting = False,
+    fail_fast: batch_opt.FailFast = False,
     overwrite: opt.Overwrite = False,
     json_out: opt.JsonOut = False,
+    json_lines: batch_opt.JsonLines = False,
     quiet: opt.Quiet = False,
 ) -> None:
-    """Write a class map (or regression maps) for FEATURES (OUTPUT ending .tif or .zarr)."""
+    """Write a class map (or regression maps) for each of FEATURES (OUTPUT ending .tif or
+    .zarr; a folder or a template for many)."""
     opt.apply_threads(threads)
     import numpy as np
 
     from phism_cli.heads.xgb import ClassifierHead, load_head
     from phism_cli.io.features import check_features_match, open_features
     from phism_cli.io.rasters import RasterWriter, is_phism_raster, output_kind
+    from phism_cli.pipeline.batch import plan_outputs
     from phism_cli.pipeline.predict import predict_raster
     from phism_cli.threads import configured_threads
 
-    start = time.perf_counter()
-    kind = output_kind(output)
-    geotiff = opt.geotiff_options(creation_options, cog, output)
+    geotiff = opt.geotiff_options(creation_options, cog,
+                                  *(j.output for j in plan_outputs(inputs, output, ".tif")))
     head, meta = load_head(head_path)
     head.to(device, n_jobs=configured_threads())
     trained_on = meta["features"]
     if proba and not isinstance(head, ClassifierHead):
         raise PhismError(f"--proba is for classification heads; {head_path} is a "
                          f"{meta['task']} head")
-    with open_features(features, keep_bad_bands=bool(trained_on.get("keep_bad_bands")),
-                       wavelengths=wavelengths, variable=variable,
-                       ignore_wavelengths=ignore_wavelengths) as source, \
-            outputs(overwrite, [features, head_path, *source.files], quiet) as out:
-        check_features_match(trained_on, source, head_path)
-        spec, nodata = _output_spec(source, head, meta, head_path, proba, tile_size)
-        spec = spec.with_options(**geotiff)
-        target = out.add(output, recognise=is_phism_raster)
-        with RasterWriter(target.tmp, spec, kind, name=output) as writer, \
-                progress_bar(quiet) as progress:
-            task = progress.add_task("predicting", total=source.height * source.width)
-            counts = predict_raster(source, head, writer, len(spec.channel_names), nodata,
-                                    proba=proba, tile_size=tile_size,
-                                    on_tile=lambda n: progress.advance(task, n))
-            if counts["valid_pixels"] == 0:
-                raise no_valid_pixels(features)
-    say(f"wrote {output}: {counts['valid_pixels']} of {counts['pixels']} pixels predicted",
-        quiet)
-    if json_out:
-        emit_json({"output": str(output), "format": kind, "head": str(head_path),
-                   "task": meta["task"], "bands": spec.channel_names, "dtype": spec.dtype,
-                   "nodata": None if np.isnan(nodata) else int(nodata), **counts,
-                   "crs": None if source.crs is None else source.crs.to_string(),
-                   "seconds": time.perf_counter() - start})
+
+    def predict_one(features: Path, output: Path) -> dict[str, Any]:
+        start = time.perf_counter()
+        kind = output_kind(output)
+        with open_features(features, keep_bad_bands=bool(trained_on.get("keep_bad_bands")),
+                           wavelengths=wavelengths, variable=variable,
+                           ignore_wavelengths=ignore_wavelengths) as source, \
+                outputs(overwrite, [features, head_path, *source.files], quiet) as out:
+            check_features_match(trained_on, source, head_path)
+            spec, nodata = _output_spec(source, head, meta, head_path, proba, tile_size)
+            spec = spec.with_options(**geotiff)
+            target = out.add(output, recognise=is_phism_raster)
+            with RasterWriter(target.tmp, spec, kind, name=output) as writer, \
+                    progress_bar(quiet) as progress:
+                task = progress.add_task("predicting", total=source.height * source.width)
+                counts = predict_raster(source, head, writer, len(spec.channel_names), nodata,
+                                        proba=proba, tile_size=tile_size,
+                                        on_tile=lambda n: progress.advance(task, n))
+                if counts["valid_pixels"] == 0:
+                    raise no_valid_pixels(features)
+        say(f"wrote {output}: {counts['valid_pixels']} of {counts['pixels']} pixels predicted",
+            quiet)
+        return {"output": str(output), "format": kind, "head": str(head_path),
+                "task": meta["task"], "bands": spec.channel_names, "dtype": spec.dtype,
+                "nodata": None if np.isnan(nodata) else int(nodata), **counts,
+                "crs": None if source.crs is None else source.crs.to_string(),
+                "seconds": time.perf_counter() - start}
+
+    batch_opt.run_per_scene(inputs, output, ".tif", predict_one, overwrite=overwrite,
+                            skip_existing=skip_existing, fail_fast=fail_fast,
+                            json_out=json_out, json_lines=json_lines, quiet=quiet)
 
 
 def _output_spec(source: FeatureSource, head: Head, meta: dict[str, Any], head_path: Path,

@@ -7,9 +7,9 @@ from typing import TYPE_CHECKING, Annotated
 
 import typer
 
+from phism_cli.cli import batch_options as batch_opt
 from phism_cli.cli import options as opt
 from phism_cli.cli.common import (
-    emit_json,
     outputs,
     progress_bar,
     require_plotting,
@@ -41,8 +41,9 @@ def _check_reference(reference: Scene, latents: RasterReader, n_bands: int) -> N
 
 
 def render(
-    latents: Annotated[Path, typer.Argument(help="Latent map from encode (.zarr or .tif).")],
-    output: opt.OutputPath = ...,
+    inputs: Annotated[list[Path], typer.Argument(
+        metavar="LATENTS...", help="Latent maps from encode (.zarr or .tif): one or many.")],
+    output: batch_opt.BatchOutput = ...,
     reference: Annotated[Path | None, typer.Option(
         "--reference", help="The encoded scene: report psnr_db and sam_deg against it.")] = None,
     plot: Annotated[Path | None, typer.Option(
@@ -58,79 +59,93 @@ def render(
     variable: opt.Variable = None,
     creation_options: opt.CreationOptions = None,
     cog: opt.Cog = False,
+    skip_existing: batch_opt.SkipExisting = False,
+    fail_fast: batch_opt.FailFast = False,
     overwrite: opt.Overwrite = False,
     json_out: opt.JsonOut = False,
+    json_lines: batch_opt.JsonLines = False,
     quiet: opt.Quiet = False,
 ) -> None:
-    """Render LATENTS into spectra in the input's units (OUTPUT ending .tif or .zarr)."""
+    """Render LATENTS into spectra in the input's units (OUTPUT ending .tif or .zarr; a
+    folder or a template for many)."""
     opt.apply_threads(threads)
     from contextlib import ExitStack
 
     from phism_cli.io.png import is_phism_png
     from phism_cli.io.rasters import RasterReader, RasterWriter, is_phism_raster, output_kind
     from phism_cli.io.scene import open_scene
+    from phism_cli.pipeline.batch import is_batch_output, plan_outputs
     from phism_cli.pipeline.render import render_latents, rendering_spec
 
-    kind = output_kind(output)
-    geotiff = opt.geotiff_options(creation_options, cog, output)
+    geotiff = opt.geotiff_options(creation_options, cog,
+                                  *(j.output for j in plan_outputs(inputs, output, ".tif")))
+    if is_batch_output(output, len(inputs)) and (reference or plot):
+        raise PhismError(f"{'--reference' if reference else '--plot'} names one file, for "
+                         "one latent map; render the latent maps one by one to use it")
     if plot is not None:
         if plot.suffix.lower() != ".png":
             raise PhismError(f"--plot {plot}: name the picture *.png")
         require_plotting("--plot")
-    with ExitStack() as stack:
-        reader = stack.enter_context(RasterReader(latents))
-        meta = reader.metadata
-        if meta.get("format") != LATENT_FORMAT:
-            raise PhismError(f"{latents}: not a phism latent map (format "
-                             f"{meta.get('format')!r}); give the output of 'phism encode'")
-        check_file_format(meta, latents, LATENT_FORMAT, LATENT_FORMAT_VERSION, "latent map")
-        renderer = _renderer(meta, model, latents)
-        if list(renderer.channel_names) != list(reader.channel_names):
-            raise PhismError(f"{latents}: its channels ({len(reader.channel_names)}) are not "
-                             f"those its renderer describes ({len(renderer.channel_names)}); "
-                             "the latent map is damaged, encode again")
-        n_bands = len(renderer.band_mean)
-        ref = None
-        if reference is not None:
-            ref = stack.enter_context(open_scene(reference, **opt.scene_options(
-                keep_bad_bands, wavelengths, variable, ignore_wavelengths)))
-            _check_reference(ref, reader, n_bands)
-        inputs = [latents, model, *(ref.source_files if ref is not None else [])]
-        out = stack.enter_context(outputs(overwrite, inputs, quiet))
-        main_out = out.add(output, recognise=is_phism_raster)
-        plot_out = None if plot is None else out.add(plot, recognise=is_phism_png)
-        spec = rendering_spec(reader, renderer, meta, tile_size, ref).with_options(**geotiff)
-        with RasterWriter(main_out.tmp, spec, kind, name=output) as writer, \
-                progress_bar(quiet) as progress:
-            task = progress.add_task("rendering", total=reader.height * reader.width)
-            metrics = render_latents(reader, renderer, writer, reference=ref,
-                                     tile_size=tile_size,
-                                     on_tile=lambda n: progress.advance(task, n))
-            if metrics.rendered == 0:
-                raise no_valid_pixels(latents, "latent")
-            if ref is not None and metrics.pixels == 0:
-                raise PhismError(f"--reference {reference}: no pixel is valid in both it and "
-                                 f"{latents}, so nothing can be compared; nothing was written")
-        if plot_out is not None:
-            from phism_cli.cli.plotting import plot_pixel_spectra
 
-            plot_pixel_spectra(reader, renderer, ref, plot_out.tmp,
-                               unit=(spec.channel_units or [None])[0])
-    summary: dict[str, object] = {"output": str(output), "format": kind, "bands": n_bands,
-                                  "height": reader.height, "width": reader.width,
-                                  "rendered_pixels": metrics.rendered}
-    if ref is not None:
-        summary |= {"psnr_db": metrics.psnr_db, "sam_deg": metrics.sam_deg,
-                    "mse": metrics.mse, "pixels_compared": metrics.pixels,
-                    "peak": metrics.maximum - metrics.minimum}
-        say(f"wrote {output}: PSNR {metrics.psnr_db:.2f} dB, SAM {metrics.sam_deg:.3f} deg "
-            f"over {metrics.pixels} pixels", quiet)
-    else:
-        say(f"wrote {output}", quiet)
-    if plot is not None:
-        summary["plot"] = str(plot)
-    if json_out:
-        emit_json(summary)
+    def render_one(latents: Path, output: Path) -> dict[str, object]:
+        kind = output_kind(output)
+        with ExitStack() as stack:
+            reader = stack.enter_context(RasterReader(latents))
+            meta = reader.metadata
+            if meta.get("format") != LATENT_FORMAT:
+                raise PhismError(f"{latents}: not a phism latent map (format "
+                                 f"{meta.get('format')!r}); give the output of 'phism encode'")
+            check_file_format(meta, latents, LATENT_FORMAT, LATENT_FORMAT_VERSION, "latent map")
+            renderer = _renderer(meta, model, latents)
+            if list(renderer.channel_names) != list(reader.channel_names):
+                raise PhismError(f"{latents}: its channels ({len(reader.channel_names)}) are not "
+                                 f"those its renderer describes ({len(renderer.channel_names)}); "
+                                 "the latent map is damaged, encode again")
+            n_bands = len(renderer.band_mean)
+            ref = None
+            if reference is not None:
+                ref = stack.enter_context(open_scene(reference, **opt.scene_options(
+                    keep_bad_bands, wavelengths, variable, ignore_wavelengths)))
+                _check_reference(ref, reader, n_bands)
+            inputs = [latents, model, *(ref.source_files if ref is not None else [])]
+            out = stack.enter_context(outputs(overwrite, inputs, quiet))
+            main_out = out.add(output, recognise=is_phism_raster)
+            plot_out = None if plot is None else out.add(plot, recognise=is_phism_png)
+            spec = rendering_spec(reader, renderer, meta, tile_size, ref).with_options(**geotiff)
+            with RasterWriter(main_out.tmp, spec, kind, name=output) as writer, \
+                    progress_bar(quiet) as progress:
+                task = progress.add_task("rendering", total=reader.height * reader.width)
+                metrics = render_latents(reader, renderer, writer, reference=ref,
+                                         tile_size=tile_size,
+                                         on_tile=lambda n: progress.advance(task, n))
+                if metrics.rendered == 0:
+                    raise no_valid_pixels(latents, "latent")
+                if ref is not None and metrics.pixels == 0:
+                    raise PhismError(f"--reference {reference}: no pixel is valid in both it and "
+                                     f"{latents}, so nothing can be compared; nothing was written")
+            if plot_out is not None:
+                from phism_cli.cli.plotting import plot_pixel_spectra
+
+                plot_pixel_spectra(reader, renderer, ref, plot_out.tmp,
+                                   unit=(spec.channel_units or [None])[0])
+        summary: dict[str, object] = {"output": str(output), "format": kind, "bands": n_bands,
+                                      "height": reader.height, "width": reader.width,
+                                      "rendered_pixels": metrics.rendered}
+        if ref is not None:
+            summary |= {"psnr_db": metrics.psnr_db, "sam_deg": metrics.sam_deg,
+                        "mse": metrics.mse, "pixels_compared": metrics.pixels,
+                        "peak": metrics.maximum - metrics.minimum}
+            say(f"wrote {output}: PSNR {metrics.psnr_db:.2f} dB, SAM {metrics.sam_deg:.3f} deg "
+                f"over {metrics.pixels} pixels", quiet)
+        else:
+            say(f"wrote {output}", quiet)
+        if plot is not None:
+            summary["plot"] = str(plot)
+        return summary
+
+    batch_opt.run_per_scene(inputs, output, ".tif", render_one, overwrite=overwrite,
+                            skip_existing=skip_existing, fail_fast=fail_fast,
+                            json_out=json_out, json_lines=json_lines, quiet=quiet)
 
 
 def _renderer(meta: dict, model: Path | None, latents: Path) -> Renderer:

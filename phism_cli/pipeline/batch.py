@@ -234,8 +234,8 @@ def finished_output(job: SceneJob, flags: BatchFlags,
 
 def check_jobs(jobs: list[SceneJob], flags: BatchFlags, run: BatchRun,
                recognise: Recogniser = is_finished_raster) -> list[SceneJob]:
-    """Before any work: skip finished outputs, fail scenes that are missing or whose output
-    cannot be written (folder missing, exists without --overwrite, ...); the others remain."""
+    """Before any work: skip finished outputs, fail scenes whose output cannot be written
+    (folder missing, exists without --overwrite, ...); the others remain."""
     remaining = []
     for job in jobs:
         try:
@@ -243,8 +243,6 @@ def check_jobs(jobs: list[SceneJob], flags: BatchFlags, run: BatchRun,
             if skipped is not None:
                 run.add(skipped)
                 continue
-            if not job.input.exists():
-                raise PhismError(f"{job.input}: no such file")
             check_output_path(job.output, flags.overwrite, recognise, [job.input])
         except PhismError as exc:
             if flags.fail_fast:
