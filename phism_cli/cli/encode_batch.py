@@ -72,7 +72,8 @@ def run_scenes(jobs: list[SceneJob], model: Path, settings: EncodeSettings,
 
     encoder, meta = load_encoder(model)
     meta.update(path=str(model), fitted=fitted)
-    move_encoder(encoder, settings.device)
+    if cluster is None or cluster.get("scheduler") is None:
+        move_encoder(encoder, settings.device)  # here, or a check for local workers
     reporter = CliReporter(quiet)
 
     def open_outputs(inputs: list[Path]) -> Any:

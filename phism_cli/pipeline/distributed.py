@@ -109,7 +109,11 @@ def _worker_encoder(model_path: str, sha256: str, device: str) -> Encoder:
         if meta["sha256"] != sha256:
             raise PhismError(f"{model_path}: changed while the batch ran (another sha256 "
                              "on a worker); rerun")
-        encoder.to(device)
+        try:
+            encoder.to(device)
+        except (ValueError, RuntimeError) as exc:
+            raise PhismError(f"--device {device} on a Dask worker: "
+                             f"{' '.join(str(exc).split())}") from None
         _ENCODERS.clear()
         _ENCODERS[key] = encoder
     return _ENCODERS[key]
