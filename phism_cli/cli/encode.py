@@ -27,7 +27,8 @@ if TYPE_CHECKING:
 
 
 def encode(
-    scenes: Annotated[list[Path], typer.Argument(help="Scenes to encode: one or many.")],
+    scenes: Annotated[list[Path], typer.Argument(
+        help="Scenes to encode: one or many.")],
     output: batch_opt.BatchOutput = ...,
     model: Annotated[Path | None, typer.Option(
         "--model", "-m", help="Encoder from fit-encoder; without it one is fitted on a sample "

@@ -38,8 +38,8 @@ def class_map_encoding(class_values: list[int], ignore_label: int) -> tuple[str,
 
 
 def predict(
-    inputs: Annotated[list[Path], typer.Argument(
-        metavar="FEATURES...", help="Latent maps from encode, or scenes for a head trained "
+    features: Annotated[list[Path], typer.Argument(
+        help="Latent maps from encode, or scenes for a head trained "
         "on raw spectra: one or many.")],
     head_path: Annotated[Path, typer.Option("--head", "-H", help="Head from train-head.")],
     output: batch_opt.BatchOutput = ...,
@@ -74,7 +74,7 @@ def predict(
     from phism_cli.threads import configured_threads
 
     geotiff = opt.geotiff_options(creation_options, cog,
-                                  *(j.output for j in plan_outputs(inputs, output, ".tif")))
+                                  *(j.output for j in plan_outputs(features, output, ".tif")))
     head, meta = load_head(head_path)
     head.to(device, n_jobs=configured_threads())
     trained_on = meta["features"]
@@ -82,13 +82,13 @@ def predict(
         raise PhismError(f"--proba is for classification heads; {head_path} is a "
                          f"{meta['task']} head")
 
-    def predict_one(features: Path, output: Path) -> dict[str, Any]:
+    def predict_one(source_path: Path, output: Path) -> dict[str, Any]:
         start = time.perf_counter()
         kind = output_kind(output)
-        with open_features(features, keep_bad_bands=bool(trained_on.get("keep_bad_bands")),
+        with open_features(source_path, keep_bad_bands=bool(trained_on.get("keep_bad_bands")),
                            wavelengths=wavelengths, variable=variable,
                            ignore_wavelengths=ignore_wavelengths) as source, \
-                outputs(overwrite, [features, head_path, *source.files], quiet) as out:
+                outputs(overwrite, [source_path, head_path, *source.files], quiet) as out:
             check_features_match(trained_on, source, head_path)
             spec, nodata = _output_spec(source, head, meta, head_path, proba, tile_size)
             spec = spec.with_options(**geotiff)
@@ -100,7 +100,7 @@ def predict(
                                         proba=proba, tile_size=tile_size,
                                         on_tile=lambda n: progress.advance(task, n))
                 if counts["valid_pixels"] == 0:
-                    raise no_valid_pixels(features)
+                    raise no_valid_pixels(source_path)
         say(f"wrote {output}: {counts['valid_pixels']} of {counts['pixels']} pixels predicted",
             quiet)
         return {"output": str(output), "format": kind, "head": str(head_path),
@@ -109,7 +109,7 @@ def predict(
                 "crs": None if source.crs is None else source.crs.to_string(),
                 "seconds": time.perf_counter() - start}
 
-    batch_opt.run_per_scene(inputs, output, ".tif", predict_one, overwrite=overwrite,
+    batch_opt.run_per_scene(features, output, ".tif", predict_one, overwrite=overwrite,
                             skip_existing=skip_existing, fail_fast=fail_fast,
                             json_out=json_out, json_lines=json_lines, quiet=quiet)
 

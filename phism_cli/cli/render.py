@@ -41,8 +41,8 @@ def _check_reference(reference: Scene, latents: RasterReader, n_bands: int) -> N
 
 
 def render(
-    inputs: Annotated[list[Path], typer.Argument(
-        metavar="LATENTS...", help="Latent maps from encode (.zarr or .tif): one or many.")],
+    latents: Annotated[list[Path], typer.Argument(
+        help="Latent maps from encode (.zarr or .tif): one or many.")],
     output: batch_opt.BatchOutput = ...,
     reference: Annotated[Path | None, typer.Option(
         "--reference", help="The encoded scene: report psnr_db and sam_deg against it.")] = None,
@@ -78,8 +78,8 @@ def render(
     from phism_cli.pipeline.render import render_latents, rendering_spec
 
     geotiff = opt.geotiff_options(creation_options, cog,
-                                  *(j.output for j in plan_outputs(inputs, output, ".tif")))
-    if is_batch_output(output, len(inputs)) and (reference or plot):
+                                  *(j.output for j in plan_outputs(latents, output, ".tif")))
+    if is_batch_output(output, len(latents)) and (reference or plot):
         raise PhismError(f"{'--reference' if reference else '--plot'} names one file, for "
                          "one latent map; render the latent maps one by one to use it")
     if plot is not None:
@@ -143,7 +143,7 @@ def render(
             summary["plot"] = str(plot)
         return summary
 
-    batch_opt.run_per_scene(inputs, output, ".tif", render_one, overwrite=overwrite,
+    batch_opt.run_per_scene(latents, output, ".tif", render_one, overwrite=overwrite,
                             skip_existing=skip_existing, fail_fast=fail_fast,
                             json_out=json_out, json_lines=json_lines, quiet=quiet)
 
