@@ -73,10 +73,17 @@ class BatchPrinter:
         if self.json_lines:
             emit_json(result.to_json())
 
-    def finish(self, run: BatchRun, json_out: bool) -> None:
-        say(run.describe(), self.quiet and run.exit_code == 0)
-        if json_out:
-            emit_json(run.summary())
+    def finish(self, run: BatchRun, batch: bool, json_out: bool) -> None:
+        """The end of a command: a batch's summary (or one scene's record for --json), and
+        the exit code of the first failure."""
+        if batch:
+            say(run.describe(), self.quiet and run.exit_code == 0)
+            if json_out:
+                emit_json(run.summary())
+        elif json_out and run.results:
+            emit_json(run.results[0].to_json())
+        if run.exit_code:
+            raise typer.Exit(run.exit_code)
 
 
 def run_per_scene(inputs: list[Path], output: Path, suffix: str,
@@ -101,12 +108,7 @@ def run_per_scene(inputs: list[Path], output: Path, suffix: str,
     run = BatchRun(flags.fail_fast, debug_mode(), on_result=printer)
     for job in check_jobs(jobs, flags, run):
         run.run(job, lambda j: work(j.input, j.output))
-    if batch:
-        printer.finish(run, json_out)
-    elif json_out and run.results:
-        emit_json(run.results[0].to_json())
-    if run.exit_code:
-        raise typer.Exit(run.exit_code)
+    printer.finish(run, batch, json_out)
 
 
 def refuse_scale_out_conflicts(workers: int | None, scheduler: str | None) -> None:

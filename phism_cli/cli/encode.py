@@ -121,12 +121,7 @@ def encode(
             jobs, output, batch), encoder, settings, max_pixels, flags, run, quiet)
     if jobs:
         run_scenes(jobs, model, settings, flags, run, quiet, cluster, fitted)
-    if batch:
-        printer.finish(run, json_out)
-    elif json_out and run.results:
-        emit_json(run.results[0].to_json())
-    if run.exit_code:
-        raise typer.Exit(run.exit_code)
+    printer.finish(run, batch, json_out)
 
 
 def _encode_fitting_one(scene: Path, output: Path, save_model: Path | None,

@@ -37,8 +37,9 @@ from phism_cli.pipeline.batch import (
     describe_failure,
     finished_output,
 )
-from phism_cli.pipeline.encode_batch import OpenOutputs, Reporter
+from phism_cli.pipeline.encode_batch import OpenOutputs
 from phism_cli.pipeline.encode_files import EncodeSettings, check_counts, latent_spec
+from phism_cli.pipeline.reporter import Reporter
 from phism_cli.pipeline.resume import PROGRESS_NAME, TileProgress, ZarrTileWriter, can_resume
 from phism_cli.pipeline.sensors import check_model_fits_scene
 

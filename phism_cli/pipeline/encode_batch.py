@@ -8,9 +8,8 @@ from __future__ import annotations
 
 import time
 from collections.abc import Callable
-from contextlib import AbstractContextManager
 from pathlib import Path
-from typing import Any, Protocol
+from typing import Any
 
 from phism_cli.io.outputs import OutputSet
 from phism_cli.io.rasters import is_phism_raster, output_kind
@@ -24,16 +23,9 @@ from phism_cli.pipeline.encode_files import (
     latent_spec,
     write_latents,
 )
+from phism_cli.pipeline.reporter import Reporter
 from phism_cli.pipeline.resume import can_resume
 from phism_cli.pipeline.sensors import check_model_fits_scene
-
-
-class Reporter(Protocol):
-    def say(self, message: str) -> None: ...
-
-    def progress(self, description: str,
-                 total: int) -> AbstractContextManager[Callable[[int], None]]: ...
-
 
 OpenOutputs = Callable[[list[Path]], OutputSet]
 

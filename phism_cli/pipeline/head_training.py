@@ -6,9 +6,8 @@ from __future__ import annotations
 
 import time
 from collections.abc import Callable, Sequence
-from contextlib import AbstractContextManager
 from pathlib import Path
-from typing import Any, Protocol
+from typing import Any
 
 import numpy as np
 
@@ -26,16 +25,7 @@ from phism_cli.pipeline.labelled import (
     field_means,
     source_mean,
 )
-
-
-class Reporter(Protocol):
-    """Where a long task says what it does: status lines and a progress counter."""
-
-    def say(self, message: str) -> None: ...
-
-    def progress(self, description: str,
-                 total: int) -> AbstractContextManager[Callable[[int], None]]: ...
-
+from phism_cli.pipeline.reporter import Reporter
 
 SplitCallback = Callable[[LabelledPixels, Split], None]
 
