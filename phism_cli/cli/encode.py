@@ -94,6 +94,9 @@ def encode(
         raise PhismError(f"--refine optimises the parameters of a physical renderer, and "
                          f"{'--basis pca' if basis == 'pca' else '--decoder ' + decoder} "
                          "has none; drop one of the two")
+    if save_model is not None and model is not None:
+        raise PhismError("--save-model names where an encoder fitted here goes, and with -m "
+                         "none is fitted; drop one of the two")
     if refine and (workers or scheduler):
         raise PhismError("--refine runs in this process; drop --workers or --scheduler")
     jobs = plan_outputs(scenes, output, ".zarr")

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -35,6 +36,7 @@ def fit_batch_encoder(jobs: list[SceneJob], path: Path, encoder: Encoder,
         say(f"reusing the batch's encoder {path} (fitted by an earlier run)", quiet)
         return path, jobs
     scenes, kept = [], []
+    allow_open_files(len(jobs))
     try:
         for job in jobs:
             try:
@@ -58,6 +60,19 @@ def fit_batch_encoder(jobs: list[SceneJob], path: Path, encoder: Encoder,
             scene.close()
     say(f"saved the batch's encoder to {path} (reuse it with -m)", quiet)
     return path, kept
+
+
+def allow_open_files(n_scenes: int) -> None:
+    """Sampling holds every scene of the batch open: raise the soft limit on open files
+    towards the hard one (a default of 1024 would stop a batch of a few hundred scenes)."""
+    import resource
+
+    soft, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
+    wanted = 4 * n_scenes + 256
+    if soft != resource.RLIM_INFINITY and soft < wanted:
+        target = wanted if hard == resource.RLIM_INFINITY else min(wanted, hard)
+        with contextlib.suppress(ValueError, OSError):
+            resource.setrlimit(resource.RLIMIT_NOFILE, (target, hard))
 
 
 def run_scenes(jobs: list[SceneJob], model: Path, settings: EncodeSettings,

@@ -198,10 +198,14 @@ class DistributedEncode:
             while queue or self.futures:
                 while queue and len(states) < 2 * self.n_workers:
                     state = self._start(queue.pop(0), advance)
-                    if state is not None:
-                        states.append(state)
-                        for future in self._submit(state):
-                            completed.add(future)
+                    if state is None:
+                        continue
+                    states.append(state)
+                    for future in self._submit(state):
+                        completed.add(future)
+                    if not state.pending:  # every tile was written by an interrupted run
+                        states.remove(state)
+                        self._finish_or_fail(state)
                 if not self.futures:
                     continue
                 future = next(completed)
@@ -211,12 +215,13 @@ class DistributedEncode:
                 state, block, _ = entry
                 try:
                     self._collect(state, future, block, advance)
-                    if not state.pending:
-                        states.remove(state)
-                        self._finish(state)
                 except Exception as exc:
                     states.remove(state)
                     self._fail(state, exc)
+                    continue
+                if not state.pending:
+                    states.remove(state)
+                    self._finish_or_fail(state)
         except BaseException as exc:
             self._abort()
             for state in states:
@@ -315,6 +320,12 @@ class DistributedEncode:
             state.counts["valid_pixels"] += valid
             state.counts["nonfinite_pixels"] += nonfinite
             advance(width * height)
+
+    def _finish_or_fail(self, state: _SceneState) -> None:
+        try:
+            self._finish(state)
+        except Exception as exc:
+            self._fail(state, exc)
 
     def _finish(self, state: _SceneState) -> None:
         if state.writer is not None:

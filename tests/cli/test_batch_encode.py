@@ -163,3 +163,11 @@ def test_single_scene_keeps_its_old_summary(cli, kit, tmp_path) -> None:
     summary = json.loads(result.out)
     assert summary["status"] == "done" and summary["valid_pixels"] == 62
     assert summary["fitted_model"] is False and summary["device"] == "cpu"
+
+
+def test_save_model_with_a_model_is_refused(cli, kit, tmp_path) -> None:
+    scene = make_scenes(tmp_path / "in", 1)[0]
+    result = cli("encode", scene, "-o", tmp_path / "x.zarr", "-m", kit.model,
+                 "--save-model", tmp_path / "m.safetensors")
+    assert result.code == 1 and "drop one of the two" in result.err
+    assert not (tmp_path / "x.zarr").exists()

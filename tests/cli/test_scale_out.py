@@ -139,3 +139,15 @@ def test_workers_and_scheduler_together_are_refused(cli, kit, tmp_path) -> None:
     result = cli("encode", *scenes, "-o", tmp_path / "x.zarr", "-m", kit.model,
                  "--workers", "2", "--scheduler", "tcp://127.0.0.1:9")
     assert result.code == 1 and "give one of the two" in result.err
+
+
+def test_a_failing_scene_on_workers_does_not_stop_the_others(cli, kit, tmp_path) -> None:
+    scenes = make_scenes(tmp_path / "in", 3)
+    scenes[1].write_text(header_text().replace("bands = 12", "bands = 13"))  # data too short
+    out = tmp_path / "out"
+    out.mkdir()
+    result = cli("encode", *scenes, "-o", out, "-m", kit.model, "--workers", "2", "--json")
+    assert result.code == 1, result.err
+    summary = json.loads(result.out)
+    assert [r["status"] for r in summary["results"]] == ["done", "failed", "done"]
+    assert sorted(p.name for p in out.iterdir()) == ["scene0.zarr", "scene2.zarr"]
