@@ -369,7 +369,9 @@ def _create_zarr(path: Path, spec: RasterSpec, metadata: dict[str, Any]) -> zarr
     data = root.create_array(
         spec.variable, shape=(n, spec.height, spec.width), dtype=spec.dtype,
         chunks=(n, spec.tile_size, spec.tile_size), fill_value=fill,
-        compressors=numcodecs.Blosc(cname="zstd", clevel=5, shuffle=numcodecs.Blosc.SHUFFLE),
+        # zstd level 1: on latent tiles 6x the speed of level 5 (370 against 59 MB/s on one
+        # core) for 6 % larger chunks; level 5 made the Zarr write the slowest stage.
+        compressors=numcodecs.Blosc(cname="zstd", clevel=1, shuffle=numcodecs.Blosc.SHUFFLE),
     )
     data.attrs.update(data_attrs)
     return data
