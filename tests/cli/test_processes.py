@@ -170,9 +170,9 @@ def test_progress_lines_when_stderr_is_not_a_terminal(work) -> None:
                        *SLOW_TILES), work, env={"PHISM_PROGRESS_SECONDS": "0.5"})
     _, err = proc.communicate(timeout=120)
     assert proc.returncode == 0
-    progress = [line for line in err.splitlines() if line.startswith("phism: encoding: ")]
+    progress = [line for line in err.splitlines() if line.startswith("phism: encoding")]
     assert len(progress) >= 2, err
-    assert re.match(r"phism: encoding: [\d,]+ of 147,456 \(\d+ %\)", progress[0])
+    assert re.match(r"phism: encoding slow.hdr: [\d,]+ of 147,456 \(\d+ %\)", progress[0])
     quiet = subprocess.run(phism("encode", "slow.hdr", "-o", "q.zarr", "-m",
                                  "model.safetensors", "-q", "--tile-size", "64"),
                            cwd=work, capture_output=True, text=True, check=False,
