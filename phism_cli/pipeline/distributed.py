@@ -66,9 +66,9 @@ def cluster_client(workers: int | None, scheduler: str | None,
     if scheduler is not None:
         try:
             if os.path.isfile(scheduler):
-                client = distributed.Client(scheduler_file=scheduler, timeout="30s")
-            else:
-                client = distributed.Client(scheduler, timeout="30s")
+                client = distributed.Client(scheduler_file=scheduler)
+            else:  # waits distributed.comm.timeouts.connect (Dask's config; 30 s by default)
+                client = distributed.Client(scheduler)
         except (OSError, TimeoutError, ValueError) as exc:
             raise PhismError(f"--scheduler {scheduler}: cannot reach a Dask scheduler "
                              f"({' '.join(str(exc).split())[:120]}); check the address and "

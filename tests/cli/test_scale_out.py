@@ -75,27 +75,29 @@ def test_sigterm_with_resume_keeps_the_finished_tiles(work) -> None:
     assert not list(work.glob(".out.zarr.partial-*"))
 
 
-def test_workers_write_what_a_serial_run_writes(cli, kit, tmp_path) -> None:
-    scenes = make_scenes(tmp_path / "in", 3)
-    for kind in ("serial", "dask"):
-        (tmp_path / kind).mkdir()
-    common = ["-m", kit.model, "--tile-size", "16", "-q"]
-    for template in ("{stem}.zarr", "{stem}.tif"):
-        serial = cli("encode", *scenes, "-o", f"{tmp_path}/serial/{template}", *common)
-        assert serial.code == 0, serial.err
-        dask = cli("encode", *scenes, "-o", f"{tmp_path}/dask/{template}", *common,
-                   "--workers", "2", "--json")
-        assert dask.code == 0, dask.err
-        assert json.loads(dask.out)["done"] == 3
-    for output in sorted((tmp_path / "serial").iterdir()):
-        assert tree_bytes(output) == tree_bytes(tmp_path / "dask" / output.name), output.name
-
-
 @pytest.fixture(scope="module")
 def cluster():
     with distributed.LocalCluster(n_workers=2, threads_per_worker=1, processes=True,
                                   dashboard_address=None) as local:
         yield local
+
+
+@pytest.mark.parametrize("template", ["{stem}.zarr", "{stem}.tif"])
+def test_workers_write_what_a_serial_run_writes(cli, kit, tmp_path, cluster, template) -> None:
+    """Zarr stores by blocks of tiles, GeoTIFFs a scene per task: the serial run's bytes.
+    (--workers starts its own cluster in test_resume_after_sigkill_ends_bit_identical.)"""
+    scenes = make_scenes(tmp_path / "in", 3)
+    for kind in ("serial", "dask"):
+        (tmp_path / kind).mkdir()
+    common = ["-m", kit.model, "--tile-size", "16", "-q"]
+    serial = cli("encode", *scenes, "-o", f"{tmp_path}/serial/{template}", *common)
+    assert serial.code == 0, serial.err
+    dask = cli("encode", *scenes, "-o", f"{tmp_path}/dask/{template}", *common,
+               "--scheduler", cluster.scheduler_address, "--json")
+    assert dask.code == 0, dask.err
+    assert json.loads(dask.out)["done"] == 3
+    for output in sorted((tmp_path / "serial").iterdir()):
+        assert tree_bytes(output) == tree_bytes(tmp_path / "dask" / output.name), output.name
 
 
 def test_scheduler_address_of_a_running_cluster(cli, kit, tmp_path, cluster) -> None:
@@ -127,8 +129,11 @@ def _encoders_loaded() -> int:
 
 def test_unreachable_scheduler_is_one_line(cli, kit, tmp_path) -> None:
     scenes = make_scenes(tmp_path / "in", 1)
-    result = cli("encode", *scenes, "-o", tmp_path / "x.zarr", "-m", kit.model,
-                 "--scheduler", "tcp://127.0.0.1:9")
+    import dask
+
+    with dask.config.set({"distributed.comm.timeouts.connect": "2s"}):
+        result = cli("encode", *scenes, "-o", tmp_path / "x.zarr", "-m", kit.model,
+                     "--scheduler", "tcp://127.0.0.1:9")
     assert result.code == 1
     assert "cannot reach a Dask scheduler" in result.err and "Traceback" not in result.err
     assert not (tmp_path / "x.zarr").exists()
@@ -141,12 +146,14 @@ def test_workers_and_scheduler_together_are_refused(cli, kit, tmp_path) -> None:
     assert result.code == 1 and "give one of the two" in result.err
 
 
-def test_a_failing_scene_on_workers_does_not_stop_the_others(cli, kit, tmp_path) -> None:
+def test_a_failing_scene_on_workers_does_not_stop_the_others(cli, kit, tmp_path,
+                                                             cluster) -> None:
     scenes = make_scenes(tmp_path / "in", 3)
     scenes[1].write_text(header_text().replace("bands = 12", "bands = 13"))  # data too short
     out = tmp_path / "out"
     out.mkdir()
-    result = cli("encode", *scenes, "-o", out, "-m", kit.model, "--workers", "2", "--json")
+    result = cli("encode", *scenes, "-o", out, "-m", kit.model, "--scheduler",
+                 cluster.scheduler_address, "--json")
     assert result.code == 1, result.err
     summary = json.loads(result.out)
     assert [r["status"] for r in summary["results"]] == ["done", "failed", "done"]
