@@ -17,6 +17,15 @@ Overwrite = Annotated[bool, typer.Option(
     "--overwrite", help="Replace an existing output (only one phism wrote).")]
 JsonOut = Annotated[bool, typer.Option("--json", help="Print one JSON summary on stdout.")]
 Quiet = Annotated[bool, typer.Option("--quiet", "-q", help="No progress on stderr.")]
+def choice(names: tuple[str, ...]):
+    """A callback refusing values outside `names` (a usage error, exit 2)."""
+    def check(value: str) -> str:
+        if value not in names:
+            raise typer.BadParameter(f"{value!r}: use one of {', '.join(names)}")
+        return value
+    return check
+
+
 def _check_device(value: str) -> str:
     import re
 

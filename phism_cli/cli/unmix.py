@@ -21,14 +21,6 @@ METHOD_NAMES = ("fcls", "abs", "net", "hybrid")
 FORM_NAMES = ("anchored", "rendered")
 
 
-def _choice(names: tuple[str, ...]):
-    def check(value: str) -> str:
-        if value not in names:
-            raise typer.BadParameter(f"{value!r}: use one of {', '.join(names)}")
-        return value
-    return check
-
-
 def _parse_range(value: str) -> str:
     parts = value.split(":")
     try:
@@ -56,7 +48,7 @@ def unmix(
         "with --names.")],
     output: opt.OutputPath = ...,
     method: Annotated[str, typer.Option(
-        "--method", callback=_choice(METHOD_NAMES),
+        "--method", callback=opt.choice(METHOD_NAMES),
         help="fcls: exact fully constrained least squares (default: most accurate in our "
         "benchmarks and fastest); abs: analysis-by-synthesis through --dispersion; net: "
         "an inverse-rendering network trained on rendered mixtures; hybrid: net, then abs.")]
@@ -73,7 +65,7 @@ def unmix(
         "--axis-unit", help="Axis unit of ASU text tables: wavelength_nm, wavelength_um or "
         "wavenumber_cm-1 (default wavenumber_cm-1).")] = None,
     form: Annotated[str, typer.Option(
-        "--endmember-form", callback=_choice(FORM_NAMES),
+        "--endmember-form", callback=opt.choice(FORM_NAMES),
         help="How a generated endmember relates to its library spectrum: anchored (library "
         "spectrum plus the model's change) or rendered (the model's spectrum alone).")]
     = "rendered",

@@ -5,6 +5,7 @@ from __future__ import annotations
 import copy
 import math
 import time
+import weakref
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from typing import Any
@@ -18,6 +19,7 @@ from phism_cli.model.network import (
     SERIAL_BELOW_ROWS,
     MLPAutoencoder,
     PhismAutoencoder,
+    inference_copy,
     serial_torch,
 )
 from phism_cli.model.preprocessing import BandScaler
@@ -33,6 +35,28 @@ MIN_STEPS_PER_EPOCH = 25
 
 EpochCallback = Callable[[int, float, float], None]
 
+# `transform` on the CPU: pixels per batch when none is given. Small batches keep the
+# activations and the design matrices of the amplitude solve in cache; on a 2-core AMD
+# EPYC with 1 and 2 threads, 2048 was the fastest or within 10 % of it among 512-16384, and
+# 16384 (the old default) 25-35 % slower (benchmarks/throughput.py, `--sweep`). A constant,
+# so that a latent's bits do not depend on the machine's memory or thread count.
+CPU_BATCH_SIZE = 2048
+# On CUDA: a share of the free device memory, at an estimated cost per pixel, as a power of
+# two in this range.
+CUDA_MEMORY_SHARE = 0.25
+CUDA_BATCH_RANGE = (16384, 1 << 20)
+
+# Precision of the encoder network's layers in `transform` (the amplitude solve, the
+# activations and the outputs stay float32). "auto": float32 on the CPU (bfloat16 is 5x
+# slower there) and AUTO_CUDA_PRECISION on CUDA. bfloat16 there: reconstruction PSNR 0.0013
+# dB below float32 on an H200 (synthetic scene; 0.009 dB on the sample EnMAP scene on the
+# CPU), well under the 0.05 dB allowed, centres moved 0.5 nm on average (3.3 nm at most),
+# and the whole model runs 2x faster (the MLP 8x); float16 is as fast and closer (0.08 nm)
+# but overflows past 65504, where bfloat16 has float32's range.
+PRECISIONS = ("auto", "float32", "bfloat16", "float16")
+AUTO_CUDA_PRECISION = "bfloat16"
+_DTYPES = {"bfloat16": torch.bfloat16, "float16": torch.float16}
+
 
 def resolve_device(device: str) -> torch.device:
     """'auto' picks CUDA when available; asking for CUDA without it is an error."""
@@ -42,6 +66,47 @@ def resolve_device(device: str) -> torch.device:
         raise ValueError("--device cuda was asked for but torch sees no CUDA device; "
                          "use --device cpu or auto")
     return torch.device(device)
+
+
+def check_precision(precision: str) -> str:
+    if precision not in PRECISIONS:
+        raise ValueError(f"unknown precision {precision!r}; choose one of "
+                         f"{', '.join(PRECISIONS)}")
+    return precision
+
+
+def resolve_precision(precision: str, device: torch.device) -> torch.dtype | None:
+    """The autocast dtype of the network's layers (None: float32) for `precision` on
+    `device`."""
+    check_precision(precision)
+    if precision == "auto":
+        precision = AUTO_CUDA_PRECISION if device.type == "cuda" else "float32"
+    return _DTYPES.get(precision)
+
+
+def precision_name(precision: str, device: torch.device) -> str:
+    """What `precision` runs as on `device`: "float32", "bfloat16" or "float16" (for output
+    metadata and --json)."""
+    dtype = resolve_precision(precision, device)
+    return "float32" if dtype is None else str(dtype).removeprefix("torch.")
+
+
+def auto_batch_size(device: torch.device, n_bands: int, hidden: Sequence[int],
+                    n_latent: int, n_curves: int) -> int:
+    """Pixels per `transform` batch on `device` when none is given: CPU_BATCH_SIZE on the
+    CPU; on CUDA a power of two using about CUDA_MEMORY_SHARE of the free memory."""
+    if device.type != "cuda":
+        return CPU_BATCH_SIZE
+    free, _ = torch.cuda.mem_get_info(device)
+    widest = max([n_bands, *hidden])
+    # float32 values alive per pixel at the peak: input, scaled input, activations, the
+    # latent, and the amplitude solve's design matrix (`n_curves` curves of n_bands values)
+    # with its temporaries. For the default model (218 bands, 6 curves) this is 30 kB; an
+    # H200 measured 10.5 kB (benchmarks/cuda_encode.py), so the share is a safe one.
+    per_pixel = 4 * (2 * n_bands + 3 * widest + 4 * n_latent + 3 * n_curves * n_bands)
+    batch = max(1, int(free * CUDA_MEMORY_SHARE) // per_pixel)
+    low, high = CUDA_BATCH_RANGE
+    return max(low, min(high, 1 << (batch.bit_length() - 1)))
 
 
 def psnr_db(reference: np.ndarray, estimate: np.ndarray) -> float:
@@ -316,32 +381,84 @@ class PhismEncoder(FittedAxisMixin):
         return total / data.shape[0]
 
     # -- using ----------------------------------------------------------------------------
+    # Precision of `transform` when it is not given (not a hyper-parameter: not saved).
+    inference_precision: str = "auto"
+
     def to(self, device: str | torch.device) -> PhismEncoder:
         self.model_ = self.model_.to(resolve_device(str(device)))
         return self
 
+    @property
+    def device_(self) -> torch.device:
+        return next(self.model_.parameters()).device
+
+    def auto_batch_size(self) -> int:
+        """What `transform` uses when no batch size is given (see `auto_batch_size`)."""
+        return auto_batch_size(self.device_, self.n_bands_, self.hidden,
+                               len(self.channel_names_), self.linear_terms or 1)
+
+    def inference_model(self, precision: str | None = None) -> nn.Module:
+        """The model `transform` runs for `precision` (default `inference_precision`): an
+        eval-mode copy with BatchNorm folded into the linear layers and the network's
+        layers in that precision (`network.inference_copy`). Made once per precision and
+        kept until `model_` is replaced, moved or changed in place (refit, `to`,
+        `load_state_dict`, training); never changed after, so threads may share it."""
+        model = self.model_
+        dtype = resolve_precision(precision or self.inference_precision, self.device_)
+        try:
+            key = tuple((t.device, t.data_ptr(), t._version)
+                        for t in (*model.parameters(), *model.buffers()))
+        except RuntimeError:  # inference tensors keep no version: copy every time
+            return inference_copy(model, dtype)
+        cache = self.__dict__.get("_inference")
+        if cache is None or cache[0]() is not model or cache[1] != key:
+            cache = (weakref.ref(model), key, {})
+            self.__dict__["_inference"] = cache
+        copies = cache[2]
+        if dtype not in copies:
+            copies[dtype] = inference_copy(model, dtype)
+        return copies[dtype]
+
+    def __getstate__(self) -> dict[str, Any]:
+        """Pickled without the inference copy (it is remade on first use)."""
+        return {k: v for k, v in self.__dict__.items() if k != "_inference"}
+
     @torch.inference_mode()
-    def transform(self, pixels: np.ndarray, batch_size: int = 16384) -> np.ndarray:
+    def transform(self, pixels: np.ndarray, batch_size: int | None = None,
+                  precision: str | None = None) -> np.ndarray:
         """(N, C) spectra in physical units -> (N, K*P [+1]) latent in physical units.
 
         Components come out sorted by centre within each pixel (slot 0 is the component
         nearest the short end of the axis; models written before phism sorted keep their
         network's order), then the brightness when the model has the term.
         With the MLP decoder the latent is the encoder's (N, latent_dim) output, unitless.
+
+        Runs the folded inference copy (`inference_model`): equal to the trained model's
+        eval-mode output to float32 rounding. `batch_size` None: `auto_batch_size()`.
+        `precision` (default `inference_precision`): the network layers' dtype, "auto",
+        "float32", "bfloat16" or "float16" (`resolve_precision`). On CUDA the batches go
+        through pinned host memory, copied on a side stream while the previous one computes.
         """
-        model = self.model_.eval()
-        device = next(model.parameters()).device
+        self.model_.eval()
+        device = self.device_
+        model = self.inference_model(precision)
+        batch_size = batch_size or self.auto_batch_size()
         mean = torch.as_tensor(self.scaler_.mean_, device=device)
         scale = torch.as_tensor(self.scaler_.scale_, device=device)
-        out = np.empty((pixels.shape[0], len(self.channel_names_)), dtype=np.float32)
-        for start in range(0, pixels.shape[0], batch_size):
-            batch = torch.as_tensor(pixels[start:start + batch_size], device=device)
+
+        def encode(batch: torch.Tensor) -> torch.Tensor:
             with serial_torch(batch.shape[0] < SERIAL_BELOW_ROWS):
                 if isinstance(model, PhismAutoencoder):
-                    latent = self._physical_latent(model, (batch - mean) / scale)
-                else:
-                    latent = model.encode((batch - mean) / scale)
-            out[start:start + batch_size] = latent.cpu().numpy()
+                    return self._physical_latent(model, (batch - mean) / scale)
+                return model.encode((batch - mean) / scale)
+
+        out = np.empty((pixels.shape[0], len(self.channel_names_)), dtype=np.float32)
+        if device.type == "cuda":
+            _transform_cuda(encode, pixels, out, batch_size, device)
+            return out
+        for start in range(0, pixels.shape[0], batch_size):
+            batch = torch.as_tensor(pixels[start:start + batch_size], device=device)
+            out[start:start + batch_size] = encode(batch).cpu().numpy()
         return out
 
     def _physical_latent(self, model: PhismAutoencoder, scaled: torch.Tensor) -> torch.Tensor:
@@ -356,3 +473,46 @@ class PhismEncoder(FittedAxisMixin):
 
     def inverse_transform(self, latent: np.ndarray) -> np.ndarray:
         return self.renderer_.render(latent)
+
+
+def _transform_cuda(encode: Callable[[torch.Tensor], torch.Tensor], pixels: np.ndarray,
+                    out: np.ndarray, batch_size: int, device: torch.device) -> None:
+    """`out[i] = encode(pixels[i])` batch by batch on CUDA: each batch is copied into pinned
+    host memory and up to the device on a side stream (non-blocking) while the previous
+    batch computes; results come back through pinned memory. Two buffers alternate."""
+    n, n_bands = pixels.shape
+    rows = min(batch_size, n)
+    if rows == 0:
+        return
+    copy_stream = torch.cuda.Stream(device)
+    compute = torch.cuda.current_stream(device)
+    host_in = [torch.empty((rows, n_bands), dtype=torch.float32, pin_memory=True)
+               for _ in range(2)]
+    host_out = [torch.empty((rows, out.shape[1]), dtype=torch.float32, pin_memory=True)
+                for _ in range(2)]
+    pending: list[tuple[torch.cuda.Event, int, int] | None] = [None, None]
+
+    def collect(slot: int) -> None:
+        if pending[slot] is not None:
+            done, start, stop = pending[slot]
+            done.synchronize()
+            out[start:stop] = host_out[slot][:stop - start].numpy()
+            pending[slot] = None
+
+    for i, start in enumerate(range(0, n, rows)):
+        slot, stop = i % 2, min(start + rows, n)
+        collect(slot)  # its buffers are free once its results are back
+        staged = host_in[slot][:stop - start]
+        staged.copy_(torch.from_numpy(np.ascontiguousarray(pixels[start:stop],
+                                                           dtype=np.float32)))
+        with torch.cuda.stream(copy_stream):
+            batch = staged.to(device, non_blocking=True)
+        compute.wait_stream(copy_stream)
+        batch.record_stream(compute)
+        latent = encode(batch)
+        host_out[slot][:stop - start].copy_(latent, non_blocking=True)
+        done = torch.cuda.Event()
+        done.record(compute)
+        pending[slot] = (done, start, stop)
+    collect(1 - (i % 2))  # the older of the two in flight first
+    collect(i % 2)

@@ -8,13 +8,15 @@ BatchNorm's batch statistics use reductions split by channel, not by row.
 
 from __future__ import annotations
 
+import copy
+import math
 from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
 
 import torch
 from torch import Tensor, nn
 
-from phism_cli.model.bases import SpectralBasis
+from phism_cli.model.bases import GaussianBasis, SkewNormalBasis, SpectralBasis
 
 # Below this many rows a batch runs on one thread (MKL's small-batch kernels differ by thread
 # count for 4-43 rows on the AMD EPYC we measured; one thread is no slower for so few).
@@ -100,7 +102,13 @@ class StableBatchNorm1d(nn.BatchNorm1d):
 
 
 class PixelEncoder(nn.Module):
-    """A per-pixel MLP (the paper's stack of 1x1 convolutions): C -> hidden... -> out."""
+    """A per-pixel MLP (the paper's stack of 1x1 convolutions): C -> hidden... -> out.
+
+    `compute_dtype` (None: float32) runs the layers under autocast in that dtype (bfloat16 or
+    float16) and returns float32; only inference copies (`inference_copy`) set it.
+    """
+
+    compute_dtype: torch.dtype | None = None
 
     def __init__(self, n_bands: int, n_outputs: int, hidden: Sequence[int],
                  batch_norm: bool = True, negative_slope: float = 0.01) -> None:
@@ -117,7 +125,100 @@ class PixelEncoder(nn.Module):
         self.net = nn.Sequential(*layers)
 
     def forward(self, x: Tensor) -> Tensor:
-        return self.net(x)
+        if self.compute_dtype is None:
+            return self.net(x)
+        with torch.autocast(x.device.type, dtype=self.compute_dtype):
+            out = self.net(x)
+        return out.float()
+
+
+def fold_batch_norm(linear_layer: nn.Linear, norm: nn.BatchNorm1d) -> nn.Linear:
+    """A copy of `linear_layer` that computes linear then eval-mode `norm` in one layer:
+    w' = w * gamma / sqrt(var + eps), b' = (b - mean) * gamma / sqrt(var + eps) + beta
+    (worked out in float64). Same class as `linear_layer`, so a narrow layer stays serial."""
+    folded = copy.deepcopy(linear_layer)
+    with torch.no_grad():
+        scale = torch.rsqrt(norm.running_var.double() + norm.eps)
+        shift = -norm.running_mean.double() * scale
+        if norm.affine:
+            scale, shift = scale * norm.weight.double(), shift * norm.weight.double()
+            shift = shift + norm.bias.double()
+        bias = (linear_layer.bias.double() if linear_layer.bias is not None
+                else torch.zeros_like(scale))
+        folded.weight.copy_(linear_layer.weight.double() * scale[:, None])
+        if folded.bias is None:
+            folded.bias = nn.Parameter(torch.empty_like(folded.weight[:, 0]))
+        folded.bias.copy_(bias * scale + shift)
+    return folded
+
+
+def fold_pixel_encoder(encoder: PixelEncoder) -> PixelEncoder:
+    """A copy of `encoder` for inference: every BatchNorm (eval mode: its running
+    statistics) folded into the linear layer before it, activations in place. The output
+    matches the eval-mode original to float32 rounding, not bit for bit."""
+    folded = copy.deepcopy(encoder)
+    layers: list[nn.Module] = []
+    for layer in encoder.net:
+        if isinstance(layer, nn.BatchNorm1d) and layers and isinstance(layers[-1], nn.Linear) \
+                and layer.track_running_stats and layer.running_var is not None:
+            layers[-1] = fold_batch_norm(layers[-1], layer)
+        elif isinstance(layer, nn.LeakyReLU):
+            layers.append(nn.LeakyReLU(layer.negative_slope, inplace=True))
+        else:
+            layers.append(copy.deepcopy(layer))
+    folded.net = nn.Sequential(*layers)
+    return folded.eval().requires_grad_(False)
+
+
+class _InferenceSkewNormal(SkewNormalBasis):
+    """The skew-normal basis with the amplitude solve's design matrix computed in place:
+    2/sigma phi(z) Phi(alpha z) as exp(-z^2/2) erfc(-alpha z/sqrt 2) / (sigma sqrt(2 pi)),
+    one buffer instead of a dozen temporaries (5x faster on the CPU we measured). Equal to
+    `SkewNormalBasis.unit_components` to float32 rounding; inference only (no gradients)."""
+
+    def unit_components(self, params: Tensor, x: Tensor) -> Tensor:
+        mu, sigma, alpha = (params[..., i, None] for i in range(3))  # (N, K, 1)
+        inverse = sigma.reciprocal()
+        z = (x - mu).mul_(inverse)  # (N, K, C)
+        cdf = torch.mul(z, alpha * -math.sqrt(0.5)).erfc_()  # 2 Phi(alpha z)
+        return z.square_().mul_(-0.5).exp_().mul_(cdf).mul_(inverse / math.sqrt(2 * math.pi))
+
+
+class _InferenceGaussian(GaussianBasis):
+    """The Gaussian basis' design matrix in place (see `_InferenceSkewNormal`)."""
+
+    def unit_components(self, params: Tensor, x: Tensor) -> Tensor:
+        mu, sigma = params[..., 0, None], params[..., 1, None]
+        inverse = sigma.reciprocal()
+        z = (x - mu).mul_(inverse)
+        return z.square_().mul_(-0.5).exp_().mul_(inverse / math.sqrt(2 * math.pi))
+
+
+_INFERENCE_BASES: dict[type, type] = {SkewNormalBasis: _InferenceSkewNormal,
+                                      GaussianBasis: _InferenceGaussian}
+
+
+def inference_basis(basis: SpectralBasis) -> SpectralBasis:
+    """`basis` with its design matrix computed in place when phism has a version for it
+    (the built-in bases, not subclasses of them); otherwise `basis` itself."""
+    fast = _INFERENCE_BASES.get(type(basis))
+    return basis if fast is None else fast(**basis.config())
+
+
+def inference_copy(model: nn.Module, compute_dtype: torch.dtype | None = None) -> nn.Module:
+    """A copy of `model` (eval mode, no gradients) with each `PixelEncoder` folded
+    (`fold_pixel_encoder`) and run in `compute_dtype` (None: float32), and the basis' design
+    matrix computed in place (`inference_basis`): what `PhismEncoder.transform` runs.
+    `model` is not changed."""
+    copied = copy.deepcopy(model).eval().requires_grad_(False)
+    for name, child in list(copied.named_children()):
+        if isinstance(child, PixelEncoder):
+            folded = fold_pixel_encoder(child)
+            folded.compute_dtype = compute_dtype
+            setattr(copied, name, folded)
+    if isinstance(copied, PhismAutoencoder):
+        copied.basis = inference_basis(copied.basis)
+    return copied
 
 
 AMPLITUDE_MODES = ("solve", "encoder")

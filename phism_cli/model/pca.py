@@ -119,8 +119,11 @@ class PcaEncoder(FittedAxisMixin):
         """Nothing to move: PCA runs on the CPU."""
         return self
 
-    def transform(self, pixels: np.ndarray, batch_size: int = 16384) -> np.ndarray:
-        """(N, C) spectra in the input's units -> (N, n_components) scores, float32."""
+    def transform(self, pixels: np.ndarray, batch_size: int | None = None,
+                  precision: str | None = None) -> np.ndarray:
+        """(N, C) spectra in the input's units -> (N, n_components) scores, float32.
+        `batch_size` None: 16384; `precision` is accepted and ignored (always float64)."""
+        batch_size = batch_size or 16384
         mean = self.scaler_.mean_.astype(np.float64)
         scale = self.scaler_.scale_.astype(np.float64)
         loadings = self.components_.astype(np.float64).T

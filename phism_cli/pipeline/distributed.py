@@ -38,7 +38,12 @@ from phism_cli.pipeline.batch import (
     finished_output,
 )
 from phism_cli.pipeline.encode_batch import OpenOutputs
-from phism_cli.pipeline.encode_files import EncodeSettings, check_counts, latent_spec
+from phism_cli.pipeline.encode_files import (
+    EncodeSettings,
+    check_counts,
+    inference_settings,
+    latent_spec,
+)
 from phism_cli.pipeline.reporter import Reporter
 from phism_cli.pipeline.resume import PROGRESS_NAME, TileProgress, ZarrTileWriter, can_resume
 from phism_cli.pipeline.sensors import check_model_fits_scene
@@ -95,8 +100,9 @@ def worker_count(client: Any) -> int:
 _ENCODERS: dict[tuple[str, str, str], Encoder] = {}
 
 
-def _worker_encoder(model_path: str, sha256: str, device: str) -> Encoder:
+def _worker_encoder(model_path: str, sha256: str, settings: EncodeSettings) -> Encoder:
     """The encoder of `model_path`, loaded once per worker process and checked by hash."""
+    device = settings.device
     key = (model_path, sha256, device)
     if key not in _ENCODERS:
         from phism_cli.model.checkpoint import load_encoder
@@ -117,6 +123,7 @@ def _worker_encoder(model_path: str, sha256: str, device: str) -> Encoder:
                              f"{' '.join(str(exc).split())}") from None
         _ENCODERS.clear()
         _ENCODERS[key] = encoder
+    inference_settings(_ENCODERS[key], settings)
     return _ENCODERS[key]
 
 
@@ -127,7 +134,7 @@ def encode_block_task(scene_path: str, settings: EncodeSettings, model: dict[str
     nonfinite) counts."""
     from phism_cli.pipeline.encode import encode_scene
 
-    encoder = _worker_encoder(model["path"], model["sha256"], settings.device)
+    encoder = _worker_encoder(model["path"], model["sha256"], settings)
     done: list[tuple[WindowTuple, int, int]] = []
     with open_scene(scene_path, **settings.scene_options) as scene:
         writer = ZarrTileWriter(Path(store), spec)
@@ -144,7 +151,7 @@ def encode_geotiff_task(scene_path: str, settings: EncodeSettings, model: dict[s
     """Encode a whole scene into a new GeoTIFF at `tmp` (one writer per GeoTIFF)."""
     from phism_cli.pipeline.encode import encode_scene
 
-    encoder = _worker_encoder(model["path"], model["sha256"], settings.device)
+    encoder = _worker_encoder(model["path"], model["sha256"], settings)
     with open_scene(scene_path, **settings.scene_options) as scene, \
             RasterWriter(Path(tmp), spec, "tif", name=name) as writer:
         counts = encode_scene(scene, encoder, writer, tile_size=settings.tile_size,

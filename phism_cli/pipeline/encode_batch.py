@@ -20,6 +20,7 @@ from phism_cli.pipeline.encode import make_refinement
 from phism_cli.pipeline.encode_files import (
     EncodeSettings,
     encoder_device,
+    inference_settings,
     latent_spec,
     write_latents,
 )
@@ -47,6 +48,7 @@ def encode_job(job: SceneJob, encoder: Encoder, model_meta: dict[str, Any],
                               keep_partial=resumable)
         if latents_out.adopted:
             reporter.say(f"{job.output}: continuing the tiles an interrupted run wrote")
+        inference = inference_settings(encoder, settings)
         refinement = make_refinement(encoder, settings.refine, settings.refine_lr, model_path)
         encode_start = time.perf_counter()
         with reporter.progress(f"encoding {job.input.name}",
@@ -61,7 +63,8 @@ def encode_job(job: SceneJob, encoder: Encoder, model_meta: dict[str, Any],
             "crs": None if spec.crs is None else spec.crs.to_string(),
             "seconds": time.perf_counter() - start, "encode_seconds": encode_seconds,
             "pixels_per_second": counts["pixels"] / max(encode_seconds, 1e-9),
-            "device": encoder_device(encoder), "fitted_model": bool(model_meta.get("fitted")),
+            "device": encoder_device(encoder), **inference,
+            "fitted_model": bool(model_meta.get("fitted")),
             "refine_steps": settings.refine, **refined}
 
 

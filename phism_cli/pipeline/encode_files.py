@@ -29,11 +29,12 @@ class EncodeSettings:
 
     scene_options: dict[str, Any] = field(default_factory=dict)
     tile_size: int = 256
-    batch_size: int | None = 16384
+    batch_size: int | None = None  # None: the encoder's automatic size for its device
     device: str = "auto"
     refine: int = 0  # --refine steps per pixel (0: none)
     refine_lr: float = 0.01
     geotiff: dict[str, Any] = field(default_factory=dict)  # --co and --cog
+    precision: str = "auto"  # of the encoder network's layers (PhismEncoder.transform)
 
 
 def latent_spec(scene: Scene, encoder: Encoder, model_meta: dict[str, Any],
@@ -62,6 +63,20 @@ def latent_spec(scene: Scene, encoder: Encoder, model_meta: dict[str, Any],
                        **band_provenance(scene)},
         },
     ).with_options(**geotiff)
+
+
+def inference_settings(encoder: Encoder, settings: EncodeSettings) -> dict[str, Any]:
+    """Set the encoder's precision from `settings`; what it runs as, for --json."""
+    from phism_cli.pipeline.encode import resolve_batch_size
+
+    encoder.inference_precision = settings.precision
+    precision = "float32"
+    if encoder.decoder != "pca":
+        from phism_cli.model.estimator import precision_name
+
+        precision = precision_name(settings.precision, encoder.device_)
+    return {"precision": precision,
+            "batch_size": resolve_batch_size(encoder, settings.batch_size)}
 
 
 def encoder_device(encoder: Encoder) -> str:
