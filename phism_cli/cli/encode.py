@@ -169,7 +169,7 @@ def _encode_fitting_one(scene: Path, output: Path, save_model: Path | None,
         inference = inference_settings(encoder, settings)
         refinement = make_refinement(encoder, settings.refine, settings.refine_lr,
                                      "the encoder")
-        spec = latent_spec(src, encoder, meta, settings.tile_size, settings.geotiff)
+        spec = latent_spec(src, encoder, meta, settings)
         encode_start = time.perf_counter()
         with progress_bar(quiet) as progress:
             task = progress.add_task("encoding", total=src.height * src.width)

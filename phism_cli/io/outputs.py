@@ -334,7 +334,8 @@ class OutputSet:
             adopted = self._remove_stale(path, adopt, tmp)
             replaces = check_output_path(path, self.overwrite, recognise, self.inputs)
         except BaseException:
-            if tmp.exists():
+            adopted_kept = keep_partial and adopt is not None and tmp.is_dir()
+            if tmp.exists() and not adopted_kept:  # an adopted store stays for the next run
                 remove_path(tmp)
             lock.release()
             raise

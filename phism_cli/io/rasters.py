@@ -233,7 +233,13 @@ class RasterWriter:
 
 @contextlib.contextmanager
 def _stderr_into(sink: Any) -> Any:
-    """Point file descriptor 2 at `sink` for the duration (main thread, native code only)."""
+    """Point file descriptor 2 at `sink` for the duration (main thread, native code only);
+    elsewhere (a Dask worker's task thread) fd 2 is the process's and is left alone."""
+    import threading
+
+    if threading.current_thread() is not threading.main_thread():
+        yield
+        return
     sys.stderr.flush()
     try:
         saved = os.dup(2)

@@ -268,8 +268,7 @@ class DistributedEncode:
             out = self.open_outputs([*scene.source_files, model_path])
             stack.push(out.__exit__)  # commit on a normal exit, discard (or keep) on failure
             check_model_fits_scene(self.encoder, scene, model_path)
-            spec = latent_spec(scene, self.encoder, self.model, self.settings.tile_size,
-                               self.settings.geotiff)
+            spec = latent_spec(scene, self.encoder, self.model, self.settings)
             zarr_output = output_kind(job.output) == "zarr"
             resumable = self.flags.resume and zarr_output
             output = out.add(job.output, recognise=is_phism_raster,
@@ -288,15 +287,17 @@ class DistributedEncode:
                 state.resumed_tiles = sum(progress.is_done(w) for w in windows)
                 advance(state.counts["pixels"])
             return state
-        except BaseException:
-            stack.close()
+        except BaseException as exc:  # discard (or keep) what was reserved, never commit
+            stack.__exit__(type(exc), exc, exc.__traceback__)
             raise
 
     def _submit(self, state: _SceneState) -> list[Any]:
-        s, model = self.settings, self.model
+        # Workers may run in other folders: every path they get is absolute.
+        s, model = self.settings, {**self.model, "path": os.path.abspath(self.model["path"])}
         if state.writer is None:
             futures = [self.client.submit(
-                encode_geotiff_task, str(state.job.input), s, model, str(state.output.tmp),
+                encode_geotiff_task, os.path.abspath(state.job.input), s, model,
+                os.path.abspath(state.output.tmp),
                 state.spec, str(state.job.output), pure=False)]
             blocks: list[list[WindowTuple] | None] = [None]
         else:
@@ -304,7 +305,8 @@ class DistributedEncode:
                     if state.progress is None or not state.progress.is_done(w)]
             blocks = list(_blocks(todo, self.n_workers))
             futures = [self.client.submit(
-                encode_block_task, str(state.job.input), s, model, str(state.output.tmp),
+                encode_block_task, os.path.abspath(state.job.input), s, model,
+                os.path.abspath(state.output.tmp),
                 state.spec, block, pure=False) for block in blocks]
         for future, block in zip(futures, blocks, strict=True):
             self.futures[future.key] = (state, block, future)
@@ -333,6 +335,9 @@ class DistributedEncode:
             self._finish(state)
         except Exception as exc:
             self._fail(state, exc)
+        except BaseException as exc:  # interrupted while finishing: not committed
+            state.stack.__exit__(type(exc), exc, exc.__traceback__)
+            raise
 
     def _finish(self, state: _SceneState) -> None:
         if state.writer is not None:

@@ -41,7 +41,7 @@ def encode_job(job: SceneJob, encoder: Encoder, model_meta: dict[str, Any],
     zarr_output = output_kind(job.output) == "zarr"
     with scene, open_outputs([*scene.source_files, model_path]) as out:
         check_model_fits_scene(encoder, scene, model_path)
-        spec = latent_spec(scene, encoder, model_meta, settings.tile_size, settings.geotiff)
+        spec = latent_spec(scene, encoder, model_meta, settings)
         resumable = flags.resume and zarr_output
         latents_out = out.add(job.output, recognise=is_phism_raster,
                               adopt=(lambda p: can_resume(p, spec)) if resumable else None,

@@ -38,10 +38,11 @@ class EncodeSettings:
 
 
 def latent_spec(scene: Scene, encoder: Encoder, model_meta: dict[str, Any],
-                tile_size: int, geotiff: dict[str, Any] | None = None) -> RasterSpec:
+                settings: EncodeSettings | None = None) -> RasterSpec:
     """The latent map of `scene`: its grid, the encoder's channels and phism's metadata,
-    with the source's band provenance; `geotiff`: --co and --cog (`RasterSpec.with_options`)."""
-    geotiff = geotiff or {}
+    with the source's band provenance and how it was encoded (what --resume compares)."""
+    settings_ = settings or EncodeSettings()
+    geotiff, tile_size = settings_.geotiff, settings_.tile_size
     from phism_cli import __version__
 
     names = encoder.channel_names_
@@ -61,6 +62,8 @@ def latent_spec(scene: Scene, encoder: Encoder, model_meta: dict[str, Any],
                        "bad_bands": [int(b) + 1 for b in (~scene.bands.good).nonzero()[0]],
                        "bad_bands_dropped": not scene.keep_bad_bands,
                        **band_provenance(scene)},
+            "encode": {"precision": settings_.precision, "refine_steps": settings_.refine,
+                       "refine_lr": settings_.refine_lr if settings_.refine else None},
         },
     ).with_options(**geotiff)
 

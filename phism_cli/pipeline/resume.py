@@ -33,6 +33,7 @@ class TileProgress:
 
     path: Path  # the progress record
     done: dict[tuple[int, int], tuple[int, int]] = field(default_factory=dict)
+    torn: bool = False  # the record ends in a line a kill cut short
 
     @classmethod
     def read(cls, store: Path) -> TileProgress:
@@ -41,6 +42,7 @@ class TileProgress:
             text = progress.path.read_text()
         except FileNotFoundError:
             return progress
+        progress.torn = bool(text) and not text.endswith("\n")
         for line in text.splitlines():
             words = line.split()
             if len(words) == 4 and all(w.isdigit() for w in words):
@@ -54,6 +56,8 @@ class TileProgress:
     def record(self, window: Window, valid: int, nonfinite: int) -> None:
         """Note a tile whose write has returned (one short append: atomic on local disks)."""
         line = f"{int(window.row_off)} {int(window.col_off)} {valid} {nonfinite}\n"
+        if self.torn:  # end the cut line first, so it never joins this one
+            line, self.torn = "\n" + line, False
         fd = os.open(self.path, os.O_WRONLY | os.O_APPEND | os.O_CREAT, 0o644)
         try:
             os.write(fd, line.encode())

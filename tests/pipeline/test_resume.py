@@ -105,3 +105,34 @@ def test_a_failed_command_keeps_its_partial_only_when_asked(tmp_path, keep) -> N
         raise RuntimeError("interrupted")
     assert output.tmp.exists() is keep
     assert not (tmp_path / "out.zarr").exists()
+
+
+def test_a_torn_last_line_is_ended_before_the_next_record(tmp_path) -> None:
+    store = _partial(tmp_path, _spec())
+    (store / PROGRESS_NAME).write_text("0 0 16 0\n4 4 1")  # killed in the middle of a line
+    progress = TileProgress.read(store)
+    progress.record(Window(4, 0, 4, 4), 14, 1)
+    assert TileProgress.read(store).done == {(0, 0): (16, 0), (0, 4): (14, 1)}
+
+
+def test_an_adopted_store_survives_an_interrupted_reservation(tmp_path, monkeypatch) -> None:
+    spec = _spec()
+    store = _partial(tmp_path, spec)
+    TileProgress(store / PROGRESS_NAME).record(Window(0, 0, 4, 4), 16, 0)
+    from phism_cli.io import outputs
+
+    calls = []
+
+    def interrupted_after_adoption(*args, **kwargs):  # the check made once the lock is held
+        calls.append(args)
+        if len(calls) == 2:
+            raise KeyboardInterrupt
+        return False
+
+    monkeypatch.setattr(outputs, "check_output_path", interrupted_after_adoption)
+    out = OutputSet()
+    with pytest.raises(KeyboardInterrupt):
+        out.add(tmp_path / "out.zarr", adopt=lambda p: can_resume(p, spec), keep_partial=True)
+    kept = list(tmp_path.glob(f".out.zarr{PARTIAL_MARK}*"))
+    assert len(calls) == 2 and not store.exists()  # it was adopted (renamed) first
+    assert len(kept) == 1 and TileProgress.read(kept[0]).done == {(0, 0): (16, 0)}
