@@ -25,7 +25,7 @@ from rasterio.windows import Window
 
 from phism_cli.errors import PhismError
 from phism_cli.io.outputs import Output
-from phism_cli.io.rasters import RasterSpec, RasterWriter, is_phism_raster, output_kind
+from phism_cli.io.rasters import RasterSpec, RasterWriter, output_kind
 from phism_cli.io.scene import open_scene
 from phism_cli.model.pca import Encoder
 from phism_cli.pipeline.batch import (
@@ -43,9 +43,11 @@ from phism_cli.pipeline.encode_files import (
     check_counts,
     inference_settings,
     latent_spec,
+    open_latent_writer,
+    reserve_latents,
 )
 from phism_cli.pipeline.reporter import Reporter
-from phism_cli.pipeline.resume import PROGRESS_NAME, TileProgress, ZarrTileWriter, can_resume
+from phism_cli.pipeline.resume import TileProgress, ZarrTileWriter
 from phism_cli.pipeline.sensors import check_model_fits_scene
 
 WindowTuple = tuple[int, int, int, int]  # col_off, row_off, width, height
@@ -269,18 +271,11 @@ class DistributedEncode:
             stack.push(out.__exit__)  # commit on a normal exit, discard (or keep) on failure
             check_model_fits_scene(self.encoder, scene, model_path)
             spec = latent_spec(scene, self.encoder, self.model, self.settings)
-            zarr_output = output_kind(job.output) == "zarr"
-            resumable = self.flags.resume and zarr_output
-            output = out.add(job.output, recognise=is_phism_raster,
-                             adopt=(lambda p: can_resume(p, spec)) if resumable else None,
-                             keep_partial=resumable)
+            output = reserve_latents(out, job.output, spec, self.flags.resume)
             windows = list(scene.windows(self.settings.tile_size))
             progress, writer = None, None
-            if zarr_output:
-                progress = TileProgress.read(output.tmp) if output.adopted else \
-                    TileProgress(output.tmp / PROGRESS_NAME)
-                writer = ZarrTileWriter(output.tmp, spec, job.output) if output.adopted \
-                    else RasterWriter(output.tmp, spec, "zarr", name=job.output)
+            if output_kind(job.output) == "zarr":
+                writer, progress = open_latent_writer(output, spec)
             state = _SceneState(job, stack, output, spec, windows, progress, writer)
             if progress is not None and progress.done:
                 state.counts = progress.counts(windows)

@@ -12,7 +12,7 @@ from pathlib import Path
 from typing import Any
 
 from phism_cli.io.outputs import OutputSet
-from phism_cli.io.rasters import is_phism_raster, output_kind
+from phism_cli.io.rasters import output_kind
 from phism_cli.io.scene import open_scene
 from phism_cli.model.pca import Encoder
 from phism_cli.pipeline.batch import BatchFlags, SceneJob
@@ -22,10 +22,10 @@ from phism_cli.pipeline.encode_files import (
     encoder_device,
     inference_settings,
     latent_spec,
+    reserve_latents,
     write_latents,
 )
 from phism_cli.pipeline.reporter import Reporter
-from phism_cli.pipeline.resume import can_resume
 from phism_cli.pipeline.sensors import check_model_fits_scene
 
 OpenOutputs = Callable[[list[Path]], OutputSet]
@@ -38,14 +38,10 @@ def encode_job(job: SceneJob, encoder: Encoder, model_meta: dict[str, Any],
     start = time.perf_counter()
     model_path = Path(model_meta["path"])
     scene = open_scene(job.input, **settings.scene_options)
-    zarr_output = output_kind(job.output) == "zarr"
     with scene, open_outputs([*scene.source_files, model_path]) as out:
         check_model_fits_scene(encoder, scene, model_path)
         spec = latent_spec(scene, encoder, model_meta, settings)
-        resumable = flags.resume and zarr_output
-        latents_out = out.add(job.output, recognise=is_phism_raster,
-                              adopt=(lambda p: can_resume(p, spec)) if resumable else None,
-                              keep_partial=resumable)
+        latents_out = reserve_latents(out, job.output, spec, flags.resume)
         if latents_out.adopted:
             reporter.say(f"{job.output}: continuing the tiles an interrupted run wrote")
         inference = inference_settings(encoder, settings)

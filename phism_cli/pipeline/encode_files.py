@@ -15,12 +15,12 @@ from typing import Any
 
 from phism_cli.errors import PhismError, no_valid_pixels
 from phism_cli.io.latent_format import LATENT_FORMAT, LATENT_FORMAT_VERSION
-from phism_cli.io.outputs import Output
-from phism_cli.io.rasters import RasterSpec, RasterWriter, output_kind
+from phism_cli.io.outputs import Output, OutputSet
+from phism_cli.io.rasters import RasterSpec, RasterWriter, is_phism_raster, output_kind
 from phism_cli.io.scene import Scene, band_provenance, json_value
 from phism_cli.model.pca import Encoder
 from phism_cli.pipeline.encode import Refinement, encode_scene
-from phism_cli.pipeline.resume import PROGRESS_NAME, TileProgress, ZarrTileWriter
+from phism_cli.pipeline.resume import PROGRESS_NAME, TileProgress, ZarrTileWriter, can_resume
 
 
 @dataclass
@@ -99,6 +99,24 @@ def check_counts(counts: dict[str, int], source: Path, model_name: object) -> No
         raise no_valid_pixels(source)
 
 
+def reserve_latents(out: OutputSet, path: Path, spec: RasterSpec, resume: bool) -> Output:
+    """Reserve the latent map at `path`; with `resume` a Zarr output takes over a matching
+    partial store of an interrupted run and keeps its own partial store if this run fails."""
+    resumable = resume and output_kind(path) == "zarr"
+    return out.add(path, recognise=is_phism_raster,
+                   adopt=(lambda p: can_resume(p, spec)) if resumable else None,
+                   keep_partial=resumable)
+
+
+def open_latent_writer(output: Output, spec: RasterSpec) -> tuple[RasterWriter, TileProgress]:
+    """A writer of the reserved `output` (continuing an adopted partial store, else new) and
+    its progress record (read back when adopted, empty otherwise)."""
+    if output.adopted:
+        return (ZarrTileWriter(output.tmp, spec, output.path), TileProgress.read(output.tmp))
+    return (RasterWriter(output.tmp, spec, output_kind(output.path), name=output.path),
+            TileProgress(output.tmp / PROGRESS_NAME))
+
+
 def write_latents(scene: Scene, encoder: Encoder, spec: RasterSpec, output: Output,
                   settings: EncodeSettings, model_name: object,
                   on_tile: Callable[[int], None] | None = None,
@@ -111,10 +129,7 @@ def write_latents(scene: Scene, encoder: Encoder, spec: RasterSpec, output: Outp
     kind = output_kind(output.path)
     windows = list(scene.windows(settings.tile_size))
     resumable = kind == "zarr" and (output.adopted or output.keep_partial)
-    progress = TileProgress.read(output.tmp) if output.adopted else \
-        TileProgress(output.tmp / PROGRESS_NAME)
-    writer = ZarrTileWriter(output.tmp, spec, output.path) if output.adopted else \
-        RasterWriter(output.tmp, spec, kind, name=output.path)
+    writer, progress = open_latent_writer(output, spec)
     with writer:
         todo = [w for w in windows if not progress.is_done(w)]
         if on_tile is not None and len(todo) < len(windows):
