@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import os
 import signal
+import sys
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from typing import Any
@@ -21,6 +22,7 @@ HANDLED = (signal.SIGINT, signal.SIGTERM, signal.SIGHUP)
 _received: list[int] = []
 _held = [0]  # depth of nested held() blocks
 _kept: list[int] = []
+_installed = [False]  # between install() and restore()
 
 
 class Interrupted(BaseException):
@@ -64,6 +66,25 @@ def held() -> Iterator[None]:
             _handler(signum, None)
 
 
+def check_pending() -> None:
+    """Raise a signal whose `Interrupted` was swallowed: raised inside code that ignores
+    exceptions (a weakref callback of the import machinery, a destructor), the exception
+    only reaches `sys.unraisablehook`. Called where a command would otherwise go on as if
+    nothing came: before outputs are committed and when the command returns."""
+    if _installed[0] and _received and _received[0]:
+        raise Interrupted(_received[0])
+
+
+def _unraisable(unraisable: Any) -> None:
+    """Keep a swallowed `Interrupted` off stderr (`check_pending` raises it again)."""
+    if isinstance(unraisable.exc_value, Interrupted):
+        return
+    _default_unraisable(unraisable)
+
+
+_default_unraisable = sys.unraisablehook
+
+
 def install() -> dict[int, Callable | int | None]:
     """Route the termination signals to `Interrupted`; returns the previous handlers.
 
@@ -71,6 +92,8 @@ def install() -> dict[int, Callable | int | None]:
     without job control ignores SIGINT in background jobs."""
     _received.clear()
     _kept.clear()
+    sys.unraisablehook = _unraisable
+    _installed[0] = True
     previous = {}
     for sig in HANDLED:
         current = signal.getsignal(sig)
@@ -88,5 +111,7 @@ def finishing() -> None:
 
 
 def restore(previous: dict[int, Callable | int | None]) -> None:
+    _installed[0] = False
+    sys.unraisablehook = _default_unraisable
     for sig, handler in previous.items():
         signal.signal(sig, handler if handler is not None else signal.SIG_DFL)

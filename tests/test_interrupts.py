@@ -59,3 +59,31 @@ def test_ignored_signals_stay_ignored() -> None:
         interrupts.restore(previous)
     finally:
         signal.signal(signal.SIGHUP, before)
+
+
+def test_a_swallowed_signal_still_stops_the_commit(tmp_path, capfd) -> None:
+    """A signal whose exception is raised where Python ignores exceptions (a destructor, a
+    weakref callback of the import machinery) must not let the command commit as if
+    nothing came, nor print 'Exception ignored' on stderr."""
+    import gc
+    import signal as signals
+
+    from phism_cli import interrupts
+    from phism_cli.io.outputs import OutputSet
+
+    class SignalledInDestructor:
+        def __del__(self) -> None:
+            interrupts._handler(signals.SIGINT, None)
+
+    previous = interrupts.install()
+    try:
+        with pytest.raises(interrupts.Interrupted), OutputSet() as out:
+            output = out.add(tmp_path / "out.txt")
+            output.tmp.write_text("done")
+            SignalledInDestructor()
+            gc.collect()
+    finally:
+        interrupts.finishing()
+        interrupts.restore(previous)
+    assert not (tmp_path / "out.txt").exists() and not output.tmp.exists()
+    assert "Exception ignored" not in capfd.readouterr().err

@@ -29,13 +29,16 @@ def main(argv: list[str] | None = None) -> None:
 
 
 def _run(args: list[str]) -> int:
+    from phism_cli import interrupts
     from phism_cli.errors import PhismError, StdoutClosed
     from phism_cli.interrupts import Interrupted
 
     debug = "--debug" in args
     try:
         _quiet_libraries(debug)
-        return _invoke(args)
+        code = _invoke(args)
+        interrupts.check_pending()  # a signal swallowed on the way is still an interruption
+        return code
     except Interrupted as exc:
         return _fail(f"interrupted by {exc.name}; {_activity()}", exc.exit_code, debug)
     except KeyboardInterrupt:

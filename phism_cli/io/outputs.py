@@ -387,6 +387,13 @@ class OutputSet:
 
     def commit(self) -> None:
         """Rename every output into place; signals arriving meanwhile wait until it is done."""
+        from phism_cli.interrupts import check_pending
+
+        try:
+            check_pending()  # a signal that was swallowed: do not commit
+        except BaseException:
+            self.discard()
+            raise
         trash: list[Path] = []
         with held():
             try:
