@@ -57,3 +57,16 @@ def check_file_format(meta: object, path: object, expected: str, newest_version:
 def no_valid_pixels(path: object, what: str = "pixel") -> PhismError:
     return PhismError(f"{path}: no valid {what} (every pixel is nodata, NaN or all zero); "
                       "nothing was written")
+
+
+class PhismNote(UserWarning):
+    """Something phism assumed or chose for the user (a unit read from the values, the array
+    of a .mat file it read, a response it cut): the command line prints it on stderr as one
+    `phism: note: ...` line; library callers see a warning of this category."""
+
+
+def note(message: str) -> None:
+    """Say what phism assumed, without stopping (see `PhismNote`)."""
+    import warnings
+
+    warnings.warn(" ".join(message.split()), PhismNote, stacklevel=2)

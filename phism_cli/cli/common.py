@@ -94,6 +94,7 @@ def training_provenance(scenes: Sequence[Scene]) -> dict[str, Any]:
         "source_bands": len(first.bands.good),
         "good_band_mask": [int(g) for g in first.bands.good],
         "bad_bands_dropped": not first.keep_bad_bands,
+        "bands_used": [int(b) + 1 for b in first.band_indices],  # 1-based, in the file
     }
 
 
@@ -163,7 +164,7 @@ def fit_encoder_on_scenes(scenes: Sequence[Scene], encoder: Encoder, max_pixels:
         def on_epoch(epoch: int, train_loss: float, val_loss: float) -> None:
             if not math.isfinite(train_loss) or not math.isfinite(val_loss):
                 raise PhismError(f"training diverged (loss {train_loss} at epoch {epoch}); "
-                                 "try a smaller --lr")
+                                 "try a smaller --learning-rate")
             progress.update(task, completed=epoch,
                             description=f"training (val loss {val_loss:.4g})")
 

@@ -12,7 +12,9 @@ import typer
 
 from phism_cli.cli import options as opt
 from phism_cli.cli.common import emit_json, outputs, progress_bar, say
+from phism_cli.cli.scene_options import with_scene_options
 from phism_cli.errors import PhismError, no_valid_pixels
+from phism_cli.text import plural
 
 if TYPE_CHECKING:
     from phism_cli.io.scene import Scene
@@ -68,6 +70,7 @@ def check_scene(scene: Scene, ratio: int, path: Path) -> None:
                          "to them; give them with --wavelengths")
 
 
+@with_scene_options
 def degrade(
     reference: Annotated[Path, typer.Argument(
         metavar="REFERENCE", help="The high-resolution hyperspectral cube (anything encode "
@@ -79,6 +82,7 @@ def degrade(
         "--ratio", metavar="R", help="Resolution ratio: a whole number >= 2.")],
     srf: opt.Srf = ...,
     srf_columns: opt.SrfColumns = None,
+    cut_srf: opt.CutSrf = False,
     psf_sigma: Annotated[float | None, typer.Option(
         "--psf-sigma", help="Gaussian PSF standard deviation in high-res pixels (default: "
         "FWHM equal to the ratio, R / 2.3548; 0: a plain R x R block average).")] = None,
@@ -90,10 +94,7 @@ def degrade(
         "--format", callback=_format, help="tif (default) or zarr.")] = None,
     tile_size: opt.TileSize = 256,
     threads: opt.Threads = None,
-    keep_bad_bands: opt.KeepBadBands = False,
-    wavelengths: opt.Wavelengths = None,
-    ignore_wavelengths: opt.IgnoreWavelengths = False,
-    variable: opt.Variable = None,
+    scene_options: dict | None = None,
     creation_options: opt.CreationOptions = None,
     cog: opt.Cog = False,
     overwrite: opt.Overwrite = False,
@@ -118,13 +119,12 @@ def degrade(
     kind = paths["hsi"].suffix[1:]
     geotiff = opt.geotiff_options(creation_options, cog, paths["hsi"])
     with ExitStack() as stack:
-        scene = stack.enter_context(open_scene(reference, **opt.scene_options(
-            keep_bad_bands, wavelengths, variable, ignore_wavelengths)))
+        scene = stack.enter_context(open_scene(reference, **scene_options))
         check_scene(scene, factor, reference)
         response = read_response(srf, scene.wavelength_nm, srf_columns,
-                                 hsi_name=str(reference))
+                                 hsi_name=str(reference), cut=cut_srf)
         if response.n_bands > scene.count:
-            raise PhismError(f"--srf {srf}: {response.n_bands} bands, more than the "
+            raise PhismError(f"--srf {srf}: {plural(response.n_bands, 'band')}, more than the "
                              f"{scene.count} bands of {reference}; pick fewer with "
                              "--srf-columns")
         out = stack.enter_context(outputs(overwrite, [srf, *scene.source_files], quiet))
@@ -156,7 +156,7 @@ def degrade(
             raise no_valid_pixels(reference)
     hsi_shape = summary.shapes["hsi"]
     say(f"wrote {paths['hsi']} ({hsi_shape[0]} x {hsi_shape[1]} x {hsi_shape[2]}), "
-        f"{paths['msi']} ({response.n_bands} bands) and {paths['reference']}", quiet)
+        f"{paths['msi']} ({plural(response.n_bands, 'band')}) and {paths['reference']}", quiet)
     if json_out:
         emit_json({
             "reference": str(reference), "outputs": {r: str(p) for r, p in paths.items()},

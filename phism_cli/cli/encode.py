@@ -10,6 +10,7 @@ import typer
 
 from phism_cli.cli import batch_options as batch_opt
 from phism_cli.cli import options as opt
+from phism_cli.cli.aliases import with_aliases
 from phism_cli.cli.common import (
     build_encoder,
     emit_json,
@@ -20,12 +21,15 @@ from phism_cli.cli.common import (
     say,
     training_provenance,
 )
+from phism_cli.cli.scene_options import with_scene_options
 from phism_cli.errors import PhismError
 
 if TYPE_CHECKING:
     from phism_cli.pipeline.encode_files import EncodeSettings
 
 
+@with_scene_options
+@with_aliases(refine_learning_rate="--refine-lr")
 def encode(
     scenes: Annotated[list[Path], typer.Argument(
         help="Scenes to encode: one or many.")],
@@ -57,17 +61,14 @@ def encode(
     patience: opt.Patience = 5,
     max_pixels: opt.MaxPixels = 200_000,
     seed: opt.Seed = 0,
-    keep_bad_bands: opt.KeepBadBands = False,
-    wavelengths: opt.Wavelengths = None,
-    ignore_wavelengths: opt.IgnoreWavelengths = False,
-    variable: opt.Variable = None,
+    scene_options: dict | None = None,
     refine: Annotated[int, typer.Option(
         "--refine", min=0, metavar="N", help="Refine each pixel's latent by N steps of "
         "per-pixel optimisation through the renderer, starting from the encoder's output; "
         "reports the PSNR gain (basis decoder only).")] = 0,
-    refine_lr: Annotated[float, typer.Option(
-        "--refine-lr", min=1e-5, max=1.0, help="Adam step of --refine, as a fraction of each "
-        "parameter's range.")] = 0.01,
+    refine_learning_rate: Annotated[float, typer.Option(
+        "--refine-learning-rate", min=1e-5, max=1.0, help="Adam step of --refine, as a "
+        "fraction of each parameter's range.")] = 0.01,
     co: opt.CreationOptions = None,
     cog: opt.Cog = False,
     skip_existing: batch_opt.SkipExisting = False,
@@ -109,8 +110,8 @@ def encode(
     batch = is_batch_output(output, len(scenes))
     flags = BatchFlags(overwrite, skip_existing, resume, fail_fast or not batch)
     settings = EncodeSettings(
-        opt.scene_options(keep_bad_bands, wavelengths, variable, ignore_wavelengths),
-        tile_size, batch_size, device, refine, refine_lr,
+        scene_options,
+        tile_size, batch_size, device, refine, refine_learning_rate,
         opt.geotiff_options(co, cog, *(j.output for j in jobs)), precision)
     cluster = None if not (workers or scheduler) else {
         "workers": workers, "scheduler": scheduler, "threads": configured_threads()}

@@ -14,6 +14,7 @@ from phism_cli.cli.common import (
     say,
     training_provenance,
 )
+from phism_cli.text import plural
 
 if TYPE_CHECKING:
     from phism_cli.model.pca import Encoder
@@ -52,7 +53,7 @@ def fit_batch_encoder(jobs: list[SceneJob], path: Path, encoder: Encoder,
         with outputs(flags.overwrite, [f for s in scenes for f in s.source_files],
                      quiet) as out:
             model_out = out.add(path, recognise=is_phism_encoder)
-            say(f"no --model given: fitting one encoder on {len(scenes)} scenes", quiet)
+            say(f"no --model given: fitting one encoder on {plural(len(scenes), 'scene')}", quiet)
             fit_encoder_on_scenes(scenes, encoder, max_pixels, settings.tile_size, quiet)
             save_encoder(encoder, model_out.tmp, extra=training_provenance(scenes))
     finally:
@@ -98,7 +99,7 @@ def run_scenes(jobs: list[SceneJob], model: Path, settings: EncodeSettings,
         from phism_cli.pipeline.distributed import DistributedEncode, cluster_client
 
         with cluster_client(**cluster) as client, progress_bar(quiet) as bar:
-            task = bar.add_task(f"encoding {len(jobs)} scenes on Dask", total=None)
+            task = bar.add_task(f"encoding {plural(len(jobs), 'scene')} on Dask", total=None)
             DistributedEncode(client, encoder, meta, settings, flags, open_outputs,
                               reporter, run).run(jobs, lambda n: bar.advance(task, n))
         return

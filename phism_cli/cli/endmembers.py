@@ -10,8 +10,11 @@ from typing import TYPE_CHECKING, Annotated
 import typer
 
 from phism_cli.cli import options as opt
+from phism_cli.cli.aliases import with_aliases
 from phism_cli.cli.common import emit_json, outputs, progress_bar, say
+from phism_cli.cli.scene_options import with_scene_options
 from phism_cli.errors import PhismError, no_valid_pixels
+from phism_cli.text import plural
 
 if TYPE_CHECKING:
     import numpy as np
@@ -100,27 +103,26 @@ def reserve_library(out: OutputSet, output: Path) -> Callable[[SpectralTable], N
     return lambda table: write_spectral_library(data.tmp, header.tmp, table)
 
 
+@with_scene_options
+@with_aliases(n_endmembers="--n-endmembers")
 def endmembers(
     scene: Annotated[Path, typer.Argument(help="Scene to find endmembers in.")],
     output: Annotated[Path, typer.Option(
         "--output", "-o", help="Endmember library: .csv (wavelength_nm, em1, ...) or .sli "
         "(ENVI spectral library, NAME.hdr written beside it).")] = ...,
     n_endmembers: Annotated[int, typer.Option(
-        "--n-endmembers", "-k", min=2, help="Number of endmembers K; choose it from the "
+        "--endmembers", "-k", min=2, help="Number of endmembers K; choose it from the "
         "materials the scene holds.")] = 5,
     method: Annotated[str, typer.Option(
-        "--method", callback=_check_method, help="vca (Nascimento & Bioucas-Dias 2005) or "
-        "nfindr (Winter 1999).")] = "vca",
+        "--method", callback=_check_method, help="nfindr (Winter 1999; the default, from "
+        "benchmarks/endmember_defaults.py) or vca (Nascimento & Bioucas-Dias 2005).")] = "nfindr",
     max_pixels: Annotated[int, typer.Option(
         "--max-pixels", min=2, help="Most valid pixels sampled (uniformly) from SCENE to "
         "search.")] = 100_000,
     seed: opt.Seed = 0,
     tile_size: opt.TileSize = 256,
     threads: opt.Threads = None,
-    keep_bad_bands: opt.KeepBadBands = False,
-    wavelengths: opt.Wavelengths = None,
-    ignore_wavelengths: opt.IgnoreWavelengths = False,
-    variable: opt.Variable = None,
+    scene_options: dict | None = None,
     overwrite: opt.Overwrite = False,
     json_out: opt.JsonOut = False,
     quiet: opt.Quiet = False,
@@ -132,8 +134,7 @@ def endmembers(
 
     start = time.perf_counter()
     check_library_name(output)
-    src = open_scene(scene, **opt.scene_options(keep_bad_bands, wavelengths, variable,
-                                                ignore_wavelengths))
+    src = open_scene(scene, **scene_options)
     with src:
         wavelength_nm = check_scene_fits(src, n_endmembers)
         with outputs(overwrite, src.source_files, quiet) as out:
@@ -143,8 +144,8 @@ def endmembers(
             names = [f"em{i + 1}" for i in range(n_endmembers)]
             table = SpectralTable(wavelength_nm, "wavelength_nm", names, spectra)
             write_table(table)
-    say(f"wrote {output}: {n_endmembers} endmembers by {method} from {len(pixels)} sampled "
-        "pixels", quiet)
+    say(f"wrote {output}: {n_endmembers} endmembers by {method} from "
+        f"{plural(len(pixels), 'sampled pixel')}", quiet)
     if json_out:
         emit_json({"output": str(output), "method": method, "n_endmembers": n_endmembers,
                    "names": names, "pixels_sampled": len(pixels),

@@ -8,6 +8,7 @@ from typing import Annotated
 import typer
 
 from phism_cli.cli import options as opt
+from phism_cli.cli.aliases import with_aliases
 from phism_cli.cli.common import (
     build_encoder,
     emit_json,
@@ -18,8 +19,11 @@ from phism_cli.cli.common import (
     scene_files,
     training_provenance,
 )
+from phism_cli.cli.scene_options import with_scene_options
 
 
+@with_scene_options
+@with_aliases(learning_rate="--lr")
 def fit_encoder(
     scenes: Annotated[list[Path], typer.Argument(help="Scenes of one sensor to train on.")],
     output: opt.OutputPath = ...,
@@ -31,7 +35,8 @@ def fit_encoder(
     latent_dim: opt.LatentDim = None,
     epochs: opt.Epochs = 50,
     patience: opt.Patience = 5,
-    lr: Annotated[float, typer.Option("--lr", min=0.0, help="AdamW learning rate.")] = 1e-3,
+    learning_rate: Annotated[float, typer.Option(
+        "--learning-rate", min=0.0, help="AdamW learning rate.")] = 1e-3,
     batch_size: Annotated[int, typer.Option(
         "--batch-size", min=2, help="Pixels per training step.")] = 512,
     max_pixels: opt.MaxPixels = 200_000,
@@ -39,10 +44,7 @@ def fit_encoder(
     device: opt.Device = "auto",
     threads: opt.Threads = None,
     tile_size: opt.TileSize = 256,
-    keep_bad_bands: opt.KeepBadBands = False,
-    wavelengths: opt.Wavelengths = None,
-    ignore_wavelengths: opt.IgnoreWavelengths = False,
-    variable: opt.Variable = None,
+    scene_options: dict | None = None,
     overwrite: opt.Overwrite = False,
     json_out: opt.JsonOut = False,
     quiet: opt.Quiet = False,
@@ -55,14 +57,13 @@ def fit_encoder(
     from phism_cli.model.encoder_file import is_phism_encoder
 
     _check_model_name(output)
-    opened = open_scenes(scenes, **opt.scene_options(keep_bad_bands, wavelengths, variable,
-                                                     ignore_wavelengths))
+    opened = open_scenes(scenes, **scene_options)
     try:
         encoder = build_encoder(components=components, basis=basis, fixed=fixed,
                                 brightness=brightness,
                                 decoder=decoder, latent_dim=latent_dim, epochs=epochs,
-                                patience=patience, lr=lr, batch_size=batch_size, seed=seed,
-                                device=device)
+                                patience=patience, lr=learning_rate, batch_size=batch_size,
+                                seed=seed, device=device)
         with outputs(overwrite, scene_files(opened), quiet) as out:
             model_out = out.add(output, recognise=is_phism_encoder)
             encoder, n_pixels = fit_encoder_on_scenes(opened, encoder, max_pixels, tile_size,

@@ -11,6 +11,7 @@ import typer
 
 from phism_cli.cli import options as opt
 from phism_cli.cli.common import emit_json, outputs, progress_bar, require_plotting, say
+from phism_cli.cli.scene_options import with_scene_options
 from phism_cli.errors import PhismError
 
 # phism_cli.inversion.fusion.FUSION_METHODS; a test keeps them in step without torch here.
@@ -23,6 +24,7 @@ def _method(value: str) -> str:
     return value
 
 
+@with_scene_options
 def fuse(
     lowres: Annotated[Path, typer.Argument(
         metavar="LOWRES_HSI", help="The low-resolution hyperspectral cube (anything encode "
@@ -33,6 +35,7 @@ def fuse(
     output: opt.OutputPath = ...,
     srf: opt.Srf = None,
     srf_columns: opt.SrfColumns = None,
+    cut_srf: opt.CutSrf = False,
     n_endmembers: Annotated[int | None, typer.Option(
         "--endmembers", "-k", min=2, max=512, help="Endmembers K (NMF of the low-resolution "
         "cube; default 20, fewer when the cube has fewer bands or valid pixels).")] = None,
@@ -73,10 +76,7 @@ def fuse(
     tile_size: opt.TileSize = 256,
     device: opt.Device = "auto",
     threads: opt.Threads = None,
-    keep_bad_bands: opt.KeepBadBands = False,
-    wavelengths: opt.Wavelengths = None,
-    ignore_wavelengths: opt.IgnoreWavelengths = False,
-    variable: opt.Variable = None,
+    scene_options: dict | None = None,
     creation_options: opt.CreationOptions = None,
     cog: opt.Cog = False,
     overwrite: opt.Overwrite = False,
@@ -112,20 +112,19 @@ def fuse(
     except ValueError as exc:
         raise PhismError(str(exc)) from None
     with ExitStack() as stack:
-        hsi = stack.enter_context(open_scene(lowres, **opt.scene_options(
-            keep_bad_bands, wavelengths, variable, ignore_wavelengths)))
+        hsi = stack.enter_context(open_scene(lowres, **scene_options))
         msi = stack.enter_context(open_scene(
             highres, variable=msi_variable, wavelengths=msi_wavelengths, fwhm=msi_fwhm,
             flag_prefix="--msi-"))
         grid = check_pair(hsi, msi)
-        response = response_for_scene(msi, hsi.wavelength_nm, srf, srf_columns, str(lowres))
+        response = response_for_scene(msi, hsi.wavelength_nm, srf, srf_columns, str(lowres),
+                                      cut=cut_srf)
         if n_endmembers is not None and n_endmembers > hsi.count:
             raise PhismError(f"--endmembers {n_endmembers}: more than the {hsi.count} bands "
                              f"of {lowres}; use at most {hsi.count}")
         ref = None
         if reference is not None:
-            ref = stack.enter_context(open_scene(reference, keep_bad_bands=keep_bad_bands,
-                                                 variable=variable))
+            ref = stack.enter_context(open_scene(reference, **scene_options))
             pipeline.check_reference(ref, grid, hsi)
         for note in grid.notes:
             say(f"note: {note}", quiet)

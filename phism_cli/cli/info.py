@@ -9,17 +9,16 @@ import typer
 
 from phism_cli.cli import options as opt
 from phism_cli.cli.common import emit_json, progress_bar
+from phism_cli.cli.scene_options import with_scene_options
 
 
+@with_scene_options
 def info(
     scene: Annotated[Path, typer.Argument(
         metavar="SCENE|OUTPUT", help="ENVI (.hdr or binary), GeoTIFF, .mat or .npy; or a "
         "phism output (.zarr or .tif): a latent map, rendering, class map, abundances, ...")],
     json_out: opt.JsonOut = False,
-    keep_bad_bands: opt.KeepBadBands = False,
-    wavelengths: opt.Wavelengths = None,
-    ignore_wavelengths: opt.IgnoreWavelengths = False,
-    variable: opt.Variable = None,
+    scene_options: dict | None = None,
     bins: Annotated[int, typer.Option(
         "--bins", min=2, max=1000, help="Latent maps: bins of the histogram of component "
         "centres over the spectral axis.")] = 20,
@@ -45,27 +44,14 @@ def info(
         else:
             typer.echo(output_summary_text(summary))
         return
-    with open_scene(scene, **opt.scene_options(keep_bad_bands, wavelengths, variable,
-                                               ignore_wavelengths)) as s:
+    with open_scene(scene, **scene_options) as s:
         summary = s.describe()
     if json_out:
         emit_json(summary)
         return
-    wl = summary["wavelength_nm"]
-    lines = [
-        f"path:        {summary['path']} ({summary['format']})",
-        f"size:        {summary['height']} rows x {summary['width']} cols x "
-        f"{summary['bands']} bands ({summary['source_bands']} in file), {summary['dtype']}",
-        "wavelengths: " + ("none (band numbers are used)" if wl is None else
-                           f"{min(wl):.2f}-{max(wl):.2f} nm"),
-        f"bad bands:   {summary['bad_bands'] or 'none'}"
-        + (" (dropped)" if summary["bad_bands_dropped"] else ""),
-        f"nodata:      {_short(summary['nodata'])}",
-        f"scale:       {_short(summary['scale'])} offset {_short(summary['offset'])}",
-        f"crs:         {summary['crs']}",
-        f"transform:   {summary['transform']}",
-    ]
-    typer.echo("\n".join(lines))
+    from phism_cli.cli.scene_info import scene_summary_text
+
+    typer.echo(scene_summary_text(summary))
 
 
 def _latent_info(path: Path, bins: int, json_out: bool, quiet: bool) -> None:
@@ -83,9 +69,3 @@ def _latent_info(path: Path, bins: int, json_out: bool, quiet: bool) -> None:
     else:
         typer.echo(latent_summary_text(summary))
 
-
-def _short(value: object) -> str:
-    """A per-band list is summarised; a single value is shown as it is."""
-    if isinstance(value, list):
-        return f"per band ({min(value)}..{max(value)})"
-    return str(value)

@@ -6,6 +6,8 @@ from __future__ import annotations
 import math
 from typing import Any
 
+from phism_cli.text import plural
+
 BAR_WIDTH = 24
 
 
@@ -34,7 +36,8 @@ def header_lines(s: dict[str, Any]) -> list[str]:
                else f"{s['decoder']}, {len(s['channels'])} {values}")
     return [
         f"path:        {s['path']} ({s['format']}, phism latent map)",
-        f"size:        {s['height']} rows x {s['width']} cols x {len(s['channels'])} channels",
+        f"size:        {s['height']} rows x {s['width']} cols x "
+        f"{plural(len(s['channels']), 'channel')}",
         f"valid:       {valid} of {pixels} pixels ({100 * valid / max(pixels, 1):.1f} %)",
         f"model:       {model}",
         f"decoder:     {decoder}",

@@ -92,13 +92,29 @@ def _quiet_libraries(debug: bool) -> None:
     import logging
     import warnings
 
+    from phism_cli.errors import PhismNote
+
     if debug:
         logging.basicConfig(level=logging.WARNING)
+    else:
+        warnings.simplefilter("ignore")
+        root = logging.getLogger()
+        if not any(isinstance(h, logging.NullHandler) for h in root.handlers):
+            root.addHandler(logging.NullHandler())
+    warnings.simplefilter("always", PhismNote)
+    if getattr(warnings.showwarning, "phism_notes", False):  # main() called again in-process
         return
-    warnings.simplefilter("ignore")
-    root = logging.getLogger()
-    if not any(isinstance(h, logging.NullHandler) for h in root.handlers):
-        root.addHandler(logging.NullHandler())
+    library_warning = warnings.showwarning
+
+    def show(message: Warning | str, category: type[Warning], *args: object,
+             **kwargs: object) -> None:
+        if issubclass(category, PhismNote):  # what phism assumed: one line, always shown
+            _line(f"phism: note: {message}")
+        else:
+            library_warning(message, category, *args, **kwargs)  # type: ignore[arg-type]
+
+    show.phism_notes = True  # type: ignore[attr-defined]
+    warnings.showwarning = show
 
 
 def _activity() -> str:
@@ -134,13 +150,17 @@ def _describe_unexpected(exc: BaseException) -> str:
 def _fail(message: str, code: int, debug: bool) -> int:
     if debug:
         traceback.print_exc()
-    message = " ".join(message.split())  # one line, whatever the message carried
+    _line(f"phism: error: {message}")
+    return code
+
+
+def _line(message: str) -> None:
+    """One line on stderr, whatever the message carried."""
     try:
-        sys.stderr.write(f"phism: error: {message}\n")
+        sys.stderr.write(" ".join(message.split()) + "\n")
         sys.stderr.flush()
     except (BrokenPipeError, OSError):
         pass
-    return code
 
 
 def _silence_stdout() -> None:

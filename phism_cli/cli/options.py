@@ -42,16 +42,6 @@ Threads = Annotated[int | None, typer.Option(
 TileSize = Annotated[int, typer.Option(
     "--tile-size", min=16, max=8192,
     help="Tile edge in pixels for streaming reads and output chunks.")]
-KeepBadBands = Annotated[bool, typer.Option(
-    "--keep-bad-bands", help="Keep bands the file's bad-band list (bbl) marks as bad.")]
-Wavelengths = Annotated[str | None, typer.Option(
-    "--wavelengths", help="Band centres in nm for scenes without them: START:STOP, "
-    "comma-separated values, or a text file of values (one per source band).")]
-IgnoreWavelengths = Annotated[bool, typer.Option(
-    "--ignore-wavelengths", help="Ignore the file's wavelengths and fwhm (band numbers are "
-    "used, or --wavelengths).")]
-Variable = Annotated[str | None, typer.Option(
-    "--variable", help="Variable to read from a .mat file (default: the largest 3-D array).")]
 OutputPath = Annotated[Path, typer.Option("--output", "-o", help="Output path.")]
 
 # GeoTIFF outputs (render, predict, degrade, fuse, unmix; encode): see geotiff_options.
@@ -68,6 +58,11 @@ Srf = Annotated[Path | None, typer.Option(
     "--srf", help="Spectral response of the multispectral bands: a CSV (wavelength_nm or "
     "wavelength_um, then one column per band, named in the header) or a .mat table "
     "(wavelength, then one column per band).")]
+CutSrf = Annotated[bool, typer.Option(
+    "--cut-srf", help="Accept multispectral bands whose response reaches outside the "
+    "hyperspectral range: cut the response there and renormalise it (the fraction cut from "
+    "each band is said on stderr and given in --json). Without it more than 5 % outside is "
+    "refused.")]
 SrfColumns = Annotated[str | None, typer.Option(
     "--srf-columns", metavar="COLUMNS", help="Bands of --srf to use, by file column (1-based; "
     "column 1 is the wavelength): numbers, ranges such as 3-6, or CSV header names, "
@@ -106,13 +101,6 @@ def apply_threads(threads: int | None) -> None:
         from phism_cli.threads import configure_threads
 
         configure_threads(threads)
-
-
-def scene_options(keep_bad_bands: bool, wavelengths: str | None, variable: str | None,
-                  ignore_wavelengths: bool) -> dict[str, object]:
-    """The keyword arguments of `open_scene` that every scene command shares."""
-    return {"keep_bad_bands": keep_bad_bands, "wavelengths": wavelengths,
-            "variable": variable, "ignore_wavelengths": ignore_wavelengths}
 
 
 def geotiff_options(creation_options: list[str] | None, cog: bool,

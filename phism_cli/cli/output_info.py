@@ -5,6 +5,8 @@ from __future__ import annotations
 
 from typing import Any
 
+from phism_cli.text import plural
+
 MAX_ROWS = 16  # channels listed in full up to this many; else the first and last few
 
 
@@ -19,7 +21,8 @@ def header_lines(s: dict[str, Any]) -> list[str]:
     lines = [
         f"path:        {s['path']} ({s['format']}, {s['phism_format']})",
         f"variable:    {s['variable']}",
-        f"size:        {s['height']} rows x {s['width']} cols x {n} channels, {s['dtype']}, "
+        f"size:        {s['height']} rows x {s['width']} cols x {plural(n, 'channel')}, "
+        f"{s['dtype']}, "
         f"nodata {s['nodata']}",
         f"crs:         {s['crs']}",
         f"transform:   {s['transform']}",

@@ -11,6 +11,7 @@ import typer
 from phism_cli.cli import batch_options as batch_opt
 from phism_cli.cli import options as opt
 from phism_cli.cli.common import outputs, progress_bar, say
+from phism_cli.cli.scene_options import with_scene_options
 from phism_cli.errors import PhismError, no_valid_pixels
 
 if TYPE_CHECKING:
@@ -37,6 +38,7 @@ def class_map_encoding(class_values: list[int], ignore_label: int) -> tuple[str,
                      "room for a nodata value in int32")
 
 
+@with_scene_options
 def predict(
     features: Annotated[list[Path], typer.Argument(
         help="Latent maps from encode, or scenes for a head trained "
@@ -49,9 +51,7 @@ def predict(
     tile_size: opt.TileSize = 256,
     device: opt.Device = "cpu",
     threads: opt.Threads = None,
-    wavelengths: opt.Wavelengths = None,
-    ignore_wavelengths: opt.IgnoreWavelengths = False,
-    variable: opt.Variable = None,
+    scene_options: dict | None = None,
     creation_options: opt.CreationOptions = None,
     cog: opt.Cog = False,
     skip_existing: batch_opt.SkipExisting = False,
@@ -67,7 +67,11 @@ def predict(
     import numpy as np
 
     from phism_cli.heads.xgb import ClassifierHead, load_head
-    from phism_cli.io.features import check_features_match, open_features
+    from phism_cli.io.features import (
+        check_features_match,
+        open_features,
+        trained_band_selection,
+    )
     from phism_cli.io.rasters import RasterWriter, is_phism_raster, output_kind
     from phism_cli.pipeline.batch import plan_outputs
     from phism_cli.pipeline.predict import predict_raster
@@ -85,9 +89,8 @@ def predict(
     def predict_one(source_path: Path, output: Path) -> dict[str, Any]:
         start = time.perf_counter()
         kind = output_kind(output)
-        with open_features(source_path, keep_bad_bands=bool(trained_on.get("keep_bad_bands")),
-                           wavelengths=wavelengths, variable=variable,
-                           ignore_wavelengths=ignore_wavelengths) as source, \
+        with open_features(source_path, **trained_band_selection(trained_on, scene_options)
+                           ) as source, \
                 outputs(overwrite, [source_path, head_path, *source.files], quiet) as out:
             check_features_match(trained_on, source, head_path)
             spec, nodata = _output_spec(source, head, meta, head_path, proba, tile_size)

@@ -15,6 +15,7 @@ from phism_cli.cli.common import (
     require_plotting,
     say,
 )
+from phism_cli.cli.scene_options import with_scene_options
 from phism_cli.errors import (
     ModelMismatchError,
     PhismError,
@@ -22,6 +23,7 @@ from phism_cli.errors import (
     no_valid_pixels,
 )
 from phism_cli.io.latent_format import LATENT_FORMAT, LATENT_FORMAT_VERSION
+from phism_cli.text import plural
 
 if TYPE_CHECKING:
     from phism_cli.io.rasters import RasterReader
@@ -40,6 +42,7 @@ def _check_reference(reference: Scene, latents: RasterReader, n_bands: int) -> N
             f"render {n_bands}; open it with the same --keep-bad-bands setting as encode")
 
 
+@with_scene_options
 def render(
     latents: Annotated[list[Path], typer.Argument(
         help="Latent maps from encode (.zarr or .tif): one or many.")],
@@ -53,10 +56,7 @@ def render(
         "autoencoder (fit-encoder --decoder mlp), whose decoder has weights.")] = None,
     tile_size: opt.TileSize = 256,
     threads: opt.Threads = None,
-    keep_bad_bands: opt.KeepBadBands = False,
-    wavelengths: opt.Wavelengths = None,
-    ignore_wavelengths: opt.IgnoreWavelengths = False,
-    variable: opt.Variable = None,
+    scene_options: dict | None = None,
     creation_options: opt.CreationOptions = None,
     cog: opt.Cog = False,
     skip_existing: batch_opt.SkipExisting = False,
@@ -104,8 +104,7 @@ def render(
             n_bands = len(renderer.band_mean)
             ref = None
             if reference is not None:
-                ref = stack.enter_context(open_scene(reference, **opt.scene_options(
-                    keep_bad_bands, wavelengths, variable, ignore_wavelengths)))
+                ref = stack.enter_context(open_scene(reference, **scene_options))
                 _check_reference(ref, reader, n_bands)
             inputs = [latents, model, *(ref.source_files if ref is not None else [])]
             out = stack.enter_context(outputs(overwrite, inputs, quiet))
@@ -136,7 +135,7 @@ def render(
                         "mse": metrics.mse, "pixels_compared": metrics.pixels,
                         "peak": metrics.maximum - metrics.minimum}
             say(f"wrote {output}: PSNR {metrics.psnr_db:.2f} dB, SAM {metrics.sam_deg:.3f} deg "
-                f"over {metrics.pixels} pixels", quiet)
+                f"over {plural(metrics.pixels, 'pixel')}", quiet)
         else:
             say(f"wrote {output}", quiet)
         if plot is not None:

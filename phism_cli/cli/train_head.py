@@ -13,12 +13,14 @@ import typer
 
 from phism_cli.cli import options as opt
 from phism_cli.cli.common import CliReporter, emit_json, outputs, require_plotting
+from phism_cli.cli.scene_options import with_scene_options
 from phism_cli.errors import PhismError
 
 TASKS = ("classification", "regression")
 SPLITS = ("random", "blocks", "none")
 
 
+@with_scene_options
 def train_head(
     features: Annotated[list[Path], typer.Argument(
         help="Latent maps from encode (.zarr/.tif), or scenes (their spectra are the "
@@ -82,10 +84,7 @@ def train_head(
     device: opt.Device = "cpu",
     threads: opt.Threads = None,
     tile_size: opt.TileSize = 256,
-    keep_bad_bands: opt.KeepBadBands = False,
-    wavelengths: opt.Wavelengths = None,
-    ignore_wavelengths: opt.IgnoreWavelengths = False,
-    variable: opt.Variable = None,
+    scene_options: dict | None = None,
     overwrite: opt.Overwrite = False,
     json_out: opt.JsonOut = False,
     quiet: opt.Quiet = False,
@@ -113,7 +112,6 @@ def train_head(
         raise PhismError(f"--fold {fold} is not one of 1..{folds}")
     head_settings = {"n_estimators": n_estimators, "max_depth": max_depth, "subsample": subsample,
                      "colsample": colsample, "seed": seed, "device": device}
-    scene_options = opt.scene_options(keep_bad_bands, wavelengths, variable, ignore_wavelengths)
     split_options = {"split": split, "train_fraction": train_fraction, "folds": folds,
                      "fold": fold - 1, "block_size": block_size, "buffer": buffer, "seed": seed}
     with ExitStack() as stack:

@@ -9,7 +9,9 @@ from typing import TYPE_CHECKING, Annotated, Any
 import typer
 
 from phism_cli.cli import options as opt
+from phism_cli.cli.aliases import with_aliases
 from phism_cli.cli.common import emit_json, outputs, progress_bar, say
+from phism_cli.cli.scene_options import with_scene_options
 from phism_cli.errors import PhismError
 
 if TYPE_CHECKING:
@@ -39,13 +41,15 @@ def range_of(value: str | None) -> tuple[float, float] | None:
     return low, high
 
 
+@with_scene_options
+@with_aliases(library="-l")
 def unmix(
     source: Annotated[Path, typer.Argument(
         metavar="INPUT", help="A scene (anything encode reads) or a spectra table (.csv, ENVI "
         ".sli, or an ASU whitespace text table).")],
-    library: Annotated[Path, typer.Option(
-        "--library", "-l", help="Spectral library: .csv, ENVI .sli, or an ASU text table "
-        "with --names.")],
+    library: Annotated[Path | None, typer.Option(
+        "--library", help="Spectral library: .csv, ENVI .sli, or an ASU text table "
+        "with --names.  [required]")] = None,
     output: opt.OutputPath = ...,
     method: Annotated[str, typer.Option(
         "--method", callback=opt.choice(METHOD_NAMES),
@@ -90,10 +94,7 @@ def unmix(
     tile_size: opt.TileSize = 256,
     device: opt.Device = "auto",
     threads: opt.Threads = None,
-    keep_bad_bands: opt.KeepBadBands = False,
-    wavelengths: opt.Wavelengths = None,
-    ignore_wavelengths: opt.IgnoreWavelengths = False,
-    variable: opt.Variable = None,
+    scene_options: dict | None = None,
     creation_options: opt.CreationOptions = None,
     cog: opt.Cog = False,
     overwrite: opt.Overwrite = False,
@@ -112,6 +113,9 @@ def unmix(
     from phism_cli.pipeline.unmix import build_mixing
 
     start = time.perf_counter()
+    if library is None:  # required, but its old spelling -l may give it (see with_aliases)
+        raise typer.BadParameter("missing: give the spectral library to unmix with",
+                                 param_hint="'--library'")
     if axis_unit is not None:
         check_axis_unit(axis_unit, "--axis-unit")
     table_input = files.is_table_input(source)
@@ -157,8 +161,7 @@ def unmix(
     else:
         from phism_cli.io.scene import open_scene
 
-        src = open_scene(source, **opt.scene_options(keep_bad_bands, wavelengths, variable,
-                                                     ignore_wavelengths))
+        src = open_scene(source, **scene_options)
         with src, outputs(overwrite, [*inputs, *src.source_files], quiet) as out:
             abundances_out = out.add(output, recognise=is_phism_raster)
             params_file = None if params_out is None else \

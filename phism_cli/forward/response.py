@@ -10,8 +10,11 @@ contiguous intervals.
 S[m, c] is multispectral band m's response integrated over hyperspectral band c's interval:
 measured curves exactly as their linear interpolant (zero outside the curve's range),
 Gaussians exactly with the normal distribution function. Each row is then normalised to sum
-to 1. A band with more than `MAX_OUTSIDE` of its response outside the hyperspectral bands'
-intervals is refused: the hyperspectral cube cannot say what that band sees.
+to 1. A band with more than `max_outside` (default `MAX_OUTSIDE`) of its response outside the
+hyperspectral bands' intervals is refused: the hyperspectral cube cannot say what that band
+sees. A caller may accept more (up to all but nothing inside): the response is then cut at
+the hyperspectral range and renormalised, and `SpectralResponse.outside_fraction` says how
+much of each band was cut.
 
 Errors are `ValueError`s holding a phrase; callers add the file or option they came from.
 """
@@ -36,7 +39,12 @@ _LOCAL_SPACINGS = 4  # spacings either side that set the local median spacing
 
 
 class OutsideRangeError(ValueError):
-    """A multispectral band responds mostly outside the hyperspectral bands."""
+    """A multispectral band responds mostly outside the hyperspectral bands (`nothing_inside`:
+    wholly)."""
+
+    def __init__(self, message: str, nothing_inside: bool = False) -> None:
+        super().__init__(message)
+        self.nothing_inside = nothing_inside
 
 
 @dataclass(frozen=True, eq=False)
@@ -48,6 +56,9 @@ class SpectralResponse:
     band_names: list[str]  # M names
     wavelength_nm: np.ndarray  # (C,) hyperspectral band centres the matrix maps from
     source: str  # for messages and metadata: the file name, or "gaussian"
+    # (M,) the fraction of each band's response that lay outside the hyperspectral bands and
+    # was cut off before normalising (None: nothing was measured, as for a given matrix)
+    outside_fraction: np.ndarray | None = None
 
     def __post_init__(self) -> None:
         matrix = np.array(self.matrix, dtype=np.float64)
@@ -68,6 +79,9 @@ class SpectralResponse:
         object.__setattr__(self, "matrix", matrix)
         object.__setattr__(self, "wavelength_nm", wavelength_nm)
         object.__setattr__(self, "band_names", names)
+        if self.outside_fraction is not None:
+            object.__setattr__(self, "outside_fraction",
+                               np.asarray(self.outside_fraction, dtype=np.float64))
 
     @property
     def n_bands(self) -> int:
@@ -119,12 +133,15 @@ class SpectralResponse:
 
     def describe(self) -> dict[str, Any]:
         """JSON-ready summary: source, band names, centres and widths in nm."""
-        return {
+        summary: dict[str, Any] = {
             "source": self.source,
             "band_names": list(self.band_names),
             "centre_nm": [round(float(v), 4) for v in self.centre_nm],
             "fwhm_nm": [round(float(v), 4) for v in self.fwhm_nm],
         }
+        if self.outside_fraction is not None:
+            summary["outside_fraction"] = [round(float(v), 4) for v in self.outside_fraction]
+        return summary
 
 
 def band_intervals(wavelength_nm: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
@@ -171,7 +188,7 @@ def _check_wavelengths(wavelength_nm: np.ndarray) -> np.ndarray:
 
 def response_from_curves(curve_wavelength_nm: np.ndarray, curves: np.ndarray,
                          band_names: list[str], wavelength_nm: np.ndarray,
-                         source: str) -> SpectralResponse:
+                         source: str, max_outside: float = MAX_OUTSIDE) -> SpectralResponse:
     """The response of measured curves: `curves` (M, K) (or (K,) for one band) sampled at
     `curve_wavelength_nm` (K,), integrated over each hyperspectral band's interval."""
     x = np.asarray(curve_wavelength_nm, dtype=np.float64)
@@ -206,11 +223,12 @@ def response_from_curves(curve_wavelength_nm: np.ndarray, curves: np.ndarray,
     raw = _integral_to(x, y, cumulative, high) - _integral_to(x, y, cumulative, low)
     total = cumulative[:, -1]
     responds = [_responding_range(x, y[m]) for m in range(len(names))]
-    return _normalised(raw, total, responds, names, wavelength_nm, source)
+    return _normalised(raw, total, responds, names, wavelength_nm, source, max_outside)
 
 
 def gaussian_response(centre_nm: np.ndarray, fwhm_nm: np.ndarray, band_names: list[str],
-                      wavelength_nm: np.ndarray, source: str = "gaussian") -> SpectralResponse:
+                      wavelength_nm: np.ndarray, source: str = "gaussian",
+                      max_outside: float = MAX_OUTSIDE) -> SpectralResponse:
     """The response of Gaussian bands of the given centres and full widths at half maximum,
     integrated exactly over each hyperspectral band's interval."""
     from scipy.special import ndtr
@@ -234,7 +252,8 @@ def gaussian_response(centre_nm: np.ndarray, fwhm_nm: np.ndarray, band_names: li
     raw = np.where(a > 0, ndtr(-a) - ndtr(-b), ndtr(b) - ndtr(a))
     reach = sigma * math.sqrt(2.0 * math.log(1.0 / RESPONDS_ABOVE))
     responds = list(zip(centre - reach, centre + reach, strict=True))
-    return _normalised(raw, np.ones(len(names)), responds, names, wavelength_nm, source)
+    return _normalised(raw, np.ones(len(names)), responds, names, wavelength_nm, source,
+                       max_outside)
 
 
 def _cumulative_trapezoid(x: np.ndarray, y: np.ndarray) -> np.ndarray:
@@ -273,15 +292,20 @@ def _covered(wavelength_nm: np.ndarray) -> str:
 
 
 def _normalised(raw: np.ndarray, total: np.ndarray, responds: list[tuple[float, float]],
-                names: list[str], wavelength_nm: np.ndarray, source: str) -> SpectralResponse:
-    """Refuse bands mostly outside the hyperspectral bands, then normalise rows to 1."""
+                names: list[str], wavelength_nm: np.ndarray, source: str,
+                max_outside: float = MAX_OUTSIDE) -> SpectralResponse:
+    """Refuse bands with more than `max_outside` of their response outside the hyperspectral
+    bands (or nothing inside), then normalise rows to 1."""
     raw = np.clip(raw, 0.0, None)
     inside = raw.sum(axis=1)
-    outside = 1.0 - inside / total
-    for m in np.flatnonzero(outside > MAX_OUTSIDE):
+    outside = np.clip(1.0 - inside / total, 0.0, 1.0)
+    for m in np.flatnonzero((outside > max_outside) | (inside <= 0)):
         start, stop = responds[m]
+        share = "all" if inside[m] <= 0 else f"{100 * outside[m]:.0f} %"
+        limit = "" if inside[m] <= 0 else f", more than the {100 * max_outside:.0f} % allowed"
         raise OutsideRangeError(
-            f"band {names[m]!r} responds from {start:.0f} to {stop:.0f} nm, outside the "
-            f"hyperspectral bands ({_covered(wavelength_nm)} nm): {100 * outside[m]:.0f} % of "
-            f"its response falls outside them, at most {100 * MAX_OUTSIDE:.0f} % may")
-    return SpectralResponse(raw / inside[:, None], names, np.asarray(wavelength_nm), source)
+            f"band {names[m]!r} responds from {start:.0f} to {stop:.0f} nm, and {share} of its "
+            f"response falls outside the hyperspectral bands ({_covered(wavelength_nm)} nm)"
+            f"{limit}", nothing_inside=bool(inside[m] <= 0))
+    return SpectralResponse(raw / inside[:, None], names, np.asarray(wavelength_nm), source,
+                            outside_fraction=outside)

@@ -46,11 +46,24 @@ def xgboost_device(device: str) -> str:
     if device == "cpu":
         return device
     if device == "auto":
-        return "cuda" if _cuda_visible() else "cpu"
+        return "cuda" if _cuda_visible() and xgboost_has_cuda() else "cpu"
     if not _cuda_visible():
         raise PhismError("--device cuda was asked for but no CUDA device is visible; use "
                          "--device cpu or auto")
+    if not xgboost_has_cuda():
+        raise PhismError("--device cuda: this XGBoost is the CPU-only build (xgboost-cpu, "
+                         "phism's default); for heads on the GPU replace it with the CUDA "
+                         "build (pip uninstall -y xgboost-cpu && pip install xgboost), or use "
+                         "--device cpu")
     return device
+
+
+def xgboost_has_cuda() -> bool:
+    """True when the installed XGBoost was built with CUDA (PyPI's `xgboost` on Linux; not
+    `xgboost-cpu`)."""
+    import xgboost
+
+    return bool(xgboost.build_info().get("USE_CUDA", False))
 
 
 class _XGBoostHead:

@@ -13,10 +13,14 @@ from rasterio.errors import NotGeoreferencedWarning, RasterioIOError
 from rasterio.windows import Window
 from spectral.io import envi
 
-from phism_cli.errors import SceneError
+from phism_cli.errors import SceneError, note
 from phism_cli.io.envi_header import EnviHeader, read_envi_header
 from phism_cli.io.scene import BandInfo, Scene, check_scale
-from phism_cli.io.wavelengths import unit_to_nm_factor, wavelengths_from_names
+from phism_cli.io.wavelengths import (
+    unit_to_nm_factor,
+    wavelength_factor,
+    wavelengths_from_names,
+)
 
 _DATA_SUFFIXES = ("", ".img", ".dat", ".bsq", ".bil", ".bip", ".raw", ".bin")
 _INTERLEAVES = ("bsq", "bil", "bip")
@@ -114,7 +118,7 @@ class EnviScene(Scene):
     format = "ENVI"
 
     def __init__(self, header_path: Path, data_path: Path, keep_bad_bands: bool = False,
-                 ignore_wavelengths: bool = False) -> None:
+                 ignore_wavelengths: bool = False, wavelength_unit: str | None = None) -> None:
         super().__init__(keep_bad_bands)
         self.path = header_path
         self.data_path = data_path
@@ -128,7 +132,7 @@ class EnviScene(Scene):
         self.height, self.width = self.layout.lines, self.layout.samples
         n_bands = self.layout.bands
         self.source_dtype = self.layout.dtype.newbyteorder("=")
-        self.bands = self._band_info(header, n_bands, ignore_wavelengths)
+        self.bands = self._band_info(header, n_bands, ignore_wavelengths, wavelength_unit)
         self.nodata = header.number("data ignore value", allow_nan=True)
         self.scale, self.offset = self._scale_offset(header, n_bands)
         self._dataset = self._gdal_dataset(data_path)
@@ -162,14 +166,15 @@ class EnviScene(Scene):
         return scale, shift
 
     @staticmethod
-    def _band_info(header: EnviHeader, n_bands: int, ignore_wavelengths: bool) -> BandInfo:
+    def _band_info(header: EnviHeader, n_bands: int, ignore_wavelengths: bool,
+                   wavelength_unit: str | None) -> BandInfo:
         names = header.strings("band names")
         wavelength_nm = fwhm_nm = None
         if not ignore_wavelengths:
             raw = header.numbers("wavelength", n_bands)
             fwhm = header.numbers("fwhm", n_bands)
             if raw is not None:
-                factor = _unit_factor(header, raw)
+                factor = _unit_factor(header, raw, wavelength_unit)
                 wavelength_nm = np.asarray(raw) * factor
                 if fwhm is not None:
                     fwhm_nm = np.asarray(fwhm) * factor  # fwhm shares the wavelengths' unit
@@ -232,14 +237,22 @@ class EnviScene(Scene):
             self._dataset = None
 
 
-def _unit_factor(header: EnviHeader, wavelengths: list[float]) -> float:
-    """nm per unit of the header's wavelengths; without a unit, values under 100 are µm."""
+def _unit_factor(header: EnviHeader, wavelengths: list[float],
+                 override: str | None = None) -> float:
+    """nm per unit of the header's wavelengths (or of --wavelength-unit): the stated unit,
+    else read from the values (and said); refused when it cannot be right."""
     unit = (header.text("wavelength units") or "").strip()
-    if unit.lower() in _UNKNOWN_UNITS:
-        return 1000.0 if max(wavelengths) < 100.0 else 1.0
-    factor = unit_to_nm_factor(unit)
-    if factor is None:
+    stated = None if unit.lower() in _UNKNOWN_UNITS else unit
+    if stated is not None and override is None and unit_to_nm_factor(stated) is None:
         raise SceneError(f"{header.where('wavelength units')} is {unit!r}, not a length unit "
-                         "phism knows (nm, um, micrometers, ...); fix the header or pass "
-                         "--ignore-wavelengths")
+                         "phism knows (nm, um, micrometers, ...); fix the header, give "
+                         "--wavelength-unit nm|um, or pass --ignore-wavelengths")
+    where = header.where("wavelength units" if stated else "wavelength")
+    try:
+        factor, guessed = wavelength_factor(wavelengths, stated, override)
+    except ValueError as exc:
+        raise SceneError(f"{where}: {exc}; fix the header or give --wavelength-unit nm|um "
+                         "(or pass --ignore-wavelengths)") from None
+    if guessed:
+        note(f"{header.path}: {guessed} (give --wavelength-unit to say otherwise)")
     return factor

@@ -108,6 +108,7 @@ class SpectraFeatures(FeatureSource):
             "kind": self.kind, "bands": scene.count,
             "wavelength_nm": None if wl is None else [float(w) for w in wl],
             "keep_bad_bands": scene.keep_bad_bands,
+            "source_bands": [int(b) + 1 for b in scene.band_indices],
         }
 
     def read(self, window: Window) -> tuple[np.ndarray, np.ndarray]:
@@ -118,16 +119,30 @@ class SpectraFeatures(FeatureSource):
         self._scene.close()
 
 
-def open_features(path: str | Path, *, keep_bad_bands: bool = False,
-                  wavelengths: str | None = None, variable: str | None = None,
-                  ignore_wavelengths: bool = False) -> FeatureSource:
-    """A latent map from `encode`, or any scene `encode` reads (its spectra are the features)."""
+def open_features(path: str | Path, **scene_options: Any) -> FeatureSource:
+    """A latent map from `encode`, or any scene `encode` reads (its spectra are the features),
+    opened with `scene_options` (those of `open_scene`)."""
     path = Path(path)
     if path.exists() and is_latent_map(path):
         return LatentFeatures(path)
-    return SpectraFeatures(open_scene(path, keep_bad_bands=keep_bad_bands,
-                                      wavelengths=wavelengths, variable=variable,
-                                      ignore_wavelengths=ignore_wavelengths))
+    return SpectraFeatures(open_scene(path, **scene_options))
+
+
+def trained_band_selection(trained_on: dict[str, Any],
+                           scene_options: dict[str, Any]) -> dict[str, Any]:
+    """Scene options that read raw-spectra features with the bands a head was trained on:
+    the user's, with the head's band selection where the user chose none."""
+    from phism_cli.io.band_lists import format_band_list
+
+    options = dict(scene_options)
+    chose = options.get("bands") or options.get("bad_bands") or options.get("keep_bad_bands")
+    if trained_on.get("kind") != "spectra" or chose:
+        return options
+    source_bands = trained_on.get("source_bands")
+    if isinstance(source_bands, list) and source_bands and \
+            all(isinstance(b, int) and b >= 1 for b in source_bands):
+        return options | {"bands": format_band_list(source_bands), "keep_bad_bands": True}
+    return options | {"keep_bad_bands": bool(trained_on.get("keep_bad_bands"))}
 
 
 def check_features_match(trained_on: dict[str, Any], source: FeatureSource,
@@ -151,9 +166,15 @@ def check_features_match(trained_on: dict[str, Any], source: FeatureSource,
                                      f"{head_path} expects {trained_on.get('channels')}")
         return
     if trained_on.get("bands") != source.descriptor["bands"]:
+        from phism_cli.io.band_lists import format_band_list
+
+        listed = trained_on.get("source_bands")
+        fix = (f"read the head's bands with --keep-bad-bands --bands "
+               f"{format_band_list(listed)}" if isinstance(listed, list) and listed else
+               "select the head's bands with --bands, --bad-bands or --keep-bad-bands")
         raise ModelMismatchError(
             f"{head_path} expects {trained_on.get('bands')} bands but {source.path} gives "
-            f"{source.descriptor['bands']} (check --keep-bad-bands)")
+            f"{source.descriptor['bands']}; {fix}, or use a head trained on this sensor")
     want_wl, got_wl = trained_on.get("wavelength_nm"), source.descriptor["wavelength_nm"]
     if want_wl is not None and got_wl is not None and \
             not np.all(np.abs(np.subtract(want_wl, got_wl)) <= 1.0):

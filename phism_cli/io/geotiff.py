@@ -45,15 +45,29 @@ def sidecar_paths(path: str | Path) -> list[Path]:
     return [sidecar_path(Path(path))]
 
 
+_SMALLEST_TILE = 16  # GeoTIFF tiles are multiples of 16 pixels
+
+
 def tile_edge(spec: RasterSpec) -> int:
-    return max(16, (min(spec.tile_size, 512) // 16) * 16)
+    """The GeoTIFF tile edge: the streaming tile (a multiple of 16, at most 512), halved
+    while it is larger than the image (halving keeps tiles aligned with the windows written,
+    so no tile is written twice); 0 for an image under 16 pixels on a side (no tiles)."""
+    edge = max(_SMALLEST_TILE, (min(spec.tile_size, 512) // _SMALLEST_TILE) * _SMALLEST_TILE)
+    side = min(spec.height, spec.width)
+    if side < _SMALLEST_TILE:
+        return 0
+    while edge > side and (edge // 2) % _SMALLEST_TILE == 0:
+        edge //= 2
+    return edge
 
 
 def geotiff_creation_options(spec: RasterSpec) -> dict[str, str]:
-    """phism's GeoTIFF creation options, then the user's `--co` over them."""
+    """phism's GeoTIFF creation options, then the user's `--co` over them. Blocks are never
+    larger than the image: small images are tiled smaller, tiny ones written in strips."""
     tile = tile_edge(spec)
-    options = {"TILED": "YES", "BLOCKXSIZE": str(tile), "BLOCKYSIZE": str(tile),
-               "COMPRESS": "ZSTD", "INTERLEAVE": "PIXEL", "BIGTIFF": "IF_SAFER"}
+    layout = {"TILED": "YES", "BLOCKXSIZE": str(tile), "BLOCKYSIZE": str(tile)} if tile else \
+        {"TILED": "NO", "BLOCKYSIZE": str(spec.height)}
+    options = {**layout, "COMPRESS": "ZSTD", "INTERLEAVE": "PIXEL", "BIGTIFF": "IF_SAFER"}
     if np.dtype(spec.dtype).kind == "f":
         options["PREDICTOR"] = "3"
     if not spec.cog:
@@ -70,6 +84,7 @@ def overview_resampling(spec: RasterSpec) -> str:
 
 def cog_creation_options(spec: RasterSpec) -> dict[str, str]:
     """The COG driver's options for `spec`, then the user's `--co` over them."""
+    # GDAL's COG driver takes no block under 128 pixels, whatever the image's size.
     options = {"COMPRESS": "ZSTD", "BLOCKSIZE": str(max(128, tile_edge(spec))),
                "BIGTIFF": "IF_SAFER", "RESAMPLING": overview_resampling(spec)}
     if np.dtype(spec.dtype).kind == "f":

@@ -244,6 +244,22 @@ class Output:
     replaces: bool  # an existing output of phism's is replaced on commit
     adopted: bool = False  # `tmp` is a dead writer's partial output, taken over to resume
     keep_partial: bool = False  # on failure keep `tmp` for a later resume, don't remove it
+    # With keep_partial: what a later run adopts (OutputSet.add's `adopt`); `tmp` is kept
+    # only if it accepts it, so what is said to be kept is what the next run continues.
+    resumable: Recogniser | None = None
+
+    def keeps_partial(self) -> bool:
+        """On failure: keep `tmp` (a later run will take it over) rather than remove it."""
+        if not (self.keep_partial and self.tmp.is_dir()):
+            return False
+        return self.resumable is None or _accepts(self.resumable, self.tmp)
+
+
+def _accepts(recognise: Recogniser, path: Path) -> bool:
+    try:
+        return bool(recognise(path))
+    except Exception:  # a store it cannot read is not one to keep
+        return False
 
 
 def _same_file(a: Path, b: Path) -> bool:
@@ -321,7 +337,8 @@ class OutputSet:
             adopt: Recogniser | None = None, keep_partial: bool = False) -> Output:
         """Reserve `path`. `adopt` accepts a partial output of a dead writer to continue
         (`Output.adopted`; the first accepted is renamed to `tmp`, the others removed);
-        `keep_partial` keeps `tmp` when the command fails, for a later `adopt`."""
+        `keep_partial` keeps `tmp` when the command fails, for a later `adopt`: only when
+        `adopt` accepts it (when given), else it is removed like any partial output."""
         path = Path(path)
         if any(o.path == path for o in self.outputs):
             raise PhismError(f"{path}: named twice as an output of one command")
@@ -334,12 +351,14 @@ class OutputSet:
             adopted = self._remove_stale(path, adopt, tmp)
             replaces = check_output_path(path, self.overwrite, recognise, self.inputs)
         except BaseException:
-            adopted_kept = keep_partial and adopt is not None and tmp.is_dir()
+            adopted_kept = (keep_partial and adopt is not None and tmp.is_dir()
+                            and _accepts(adopt, tmp))
             if tmp.exists() and not adopted_kept:  # an adopted store stays for the next run
                 remove_path(tmp)
             lock.release()
             raise
-        output = Output(path, tmp, lock, replaces, adopted, keep_partial)
+        output = Output(path, tmp, lock, replaces, adopted, keep_partial,
+                        adopt if keep_partial else None)
         self.outputs.append(output)
         return output
 
@@ -374,7 +393,7 @@ class OutputSet:
     def discard(self) -> None:
         with held():
             for output in self.outputs:
-                if output.keep_partial and output.tmp.is_dir():
+                if output.keeps_partial():
                     ACTIVITY.kept.append(output.path)
                 elif output.tmp.exists() or output.tmp.is_symlink():
                     remove_path(output.tmp)

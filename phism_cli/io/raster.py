@@ -13,18 +13,19 @@ import rasterio
 from rasterio.errors import NotGeoreferencedWarning, RasterioIOError
 from rasterio.windows import Window
 
-from phism_cli.errors import SceneError
+from phism_cli.errors import SceneError, note
 from phism_cli.io.scene import BandInfo, Scene, check_scale
-from phism_cli.io.wavelengths import nm_factor, to_nanometres, wavelength_from_name
+from phism_cli.io.wavelengths import wavelength_factor, wavelength_from_name
 
 
 class RasterioScene(Scene):
     format = "GDAL"
 
     def __init__(self, path: Path, keep_bad_bands: bool = False,
-                 ignore_wavelengths: bool = False) -> None:
+                 ignore_wavelengths: bool = False, wavelength_unit: str | None = None) -> None:
         super().__init__(keep_bad_bands)
         self.path = path
+        self._wavelength_unit = wavelength_unit
         with warnings.catch_warnings():
             warnings.simplefilter("ignore", NotGeoreferencedWarning)
             try:
@@ -64,26 +65,29 @@ class RasterioScene(Scene):
 
     def _band_info(self, ds: rasterio.DatasetReader, ignore_wavelengths: bool) -> BandInfo:
         n = ds.count
+        # Tag values as written, converted to nm below, all bands of one unit together.
+        raw_wavelength = np.full(n, np.nan)
+        raw_fwhm = np.full(n, np.nan)
+        units: list[str | None] = [None] * n
         wavelength_nm = np.full(n, np.nan)
         fwhm_nm = np.full(n, np.nan)
         good = np.ones(n, dtype=bool)
         for i in range(1, n + 1):
             tags = {k.lower(): v for k, v in {**ds.tags(i, ns="ENVI"), **ds.tags(i)}.items()}
             if "wavelength" in tags:
-                value = self._number(tags["wavelength"], f"band {i} tag 'wavelength'")
-                unit = tags.get("wavelength_units") or tags.get("units")
-                factor = nm_factor([value], unit)
-                wavelength_nm[i - 1] = value * factor
+                raw_wavelength[i - 1] = self._number(tags["wavelength"],
+                                                     f"band {i} tag 'wavelength'")
+                units[i - 1] = tags.get("wavelength_units") or tags.get("units")
                 if "fwhm" in tags:
-                    fwhm_nm[i - 1] = self._number(tags["fwhm"], f"band {i} tag 'fwhm'") * factor
+                    raw_fwhm[i - 1] = self._number(tags["fwhm"], f"band {i} tag 'fwhm'")
             else:
                 imagery = ds.tags(i, ns="IMAGERY")
                 if "CENTRAL_WAVELENGTH_UM" in imagery:
-                    wavelength_nm[i - 1] = 1000.0 * self._number(
+                    raw_wavelength[i - 1] = self._number(
                         imagery["CENTRAL_WAVELENGTH_UM"], f"band {i} CENTRAL_WAVELENGTH_UM")
+                    units[i - 1] = "um"
                     if "FWHM_UM" in imagery:
-                        fwhm_nm[i - 1] = 1000.0 * self._number(imagery["FWHM_UM"],
-                                                               f"band {i} FWHM_UM")
+                        raw_fwhm[i - 1] = self._number(imagery["FWHM_UM"], f"band {i} FWHM_UM")
                 elif ds.descriptions[i - 1]:
                     parsed = wavelength_from_name(ds.descriptions[i - 1])
                     if parsed is not None:
@@ -95,15 +99,23 @@ class RasterioScene(Scene):
                                      "bad-band flag is 0 (bad) or 1 (good)")
                 good[i - 1] = flag != 0
         dataset_envi = {k.lower(): v for k, v in ds.tags(ns="ENVI").items()}
-        if np.isnan(wavelength_nm).all() and "wavelength" in dataset_envi:
-            values = self._list(dataset_envi["wavelength"], "ENVI metadata 'wavelength'", n)
-            wavelength_nm = to_nanometres(values, dataset_envi.get("wavelength_units"))
         if "bbl" in dataset_envi:
             flags = self._list(dataset_envi["bbl"], "ENVI metadata 'bbl'", n)
             good = np.asarray(flags) != 0
         names = [d or "" for d in ds.descriptions]
         if ignore_wavelengths:
             return BandInfo(None, None, good, names)
+        tagged = ~np.isnan(raw_wavelength)
+        for unit in {units[i] for i in np.flatnonzero(tagged)}:
+            same = tagged & np.asarray([u == unit for u in units])
+            factor = self._factor(raw_wavelength[same], unit, "band tags 'wavelength'")
+            wavelength_nm[same] = raw_wavelength[same] * factor
+            fwhm_nm[same] = raw_fwhm[same] * factor
+        if np.isnan(wavelength_nm).all() and "wavelength" in dataset_envi:
+            values = np.asarray(self._list(dataset_envi["wavelength"],
+                                           "ENVI metadata 'wavelength'", n))
+            wavelength_nm = values * self._factor(values, dataset_envi.get("wavelength_units"),
+                                                  "ENVI metadata 'wavelength'")
         missing = np.isnan(wavelength_nm)
         if missing.any() and not missing.all():
             raise SceneError(f"{self.path}: band {int(np.argmax(missing)) + 1} has no wavelength "
@@ -115,6 +127,18 @@ class RasterioScene(Scene):
             good,
             names,
         )
+
+    def _factor(self, values: np.ndarray, unit: str | None, what: str) -> float:
+        """nm per unit of the file's wavelengths (or of --wavelength-unit), said when read
+        from the values and refused when impossible."""
+        try:
+            factor, guessed = wavelength_factor(values, unit, self._wavelength_unit)
+        except ValueError as exc:
+            raise SceneError(f"{self.path}: {what}: {exc}; give the unit with "
+                             "--wavelength-unit nm|um (or pass --ignore-wavelengths)") from None
+        if guessed:
+            note(f"{self.path}: {guessed} (give --wavelength-unit to say otherwise)")
+        return factor
 
     def _number(self, text: str, what: str) -> float:
         try:

@@ -318,13 +318,32 @@ def _metadata_tag(ds: Any) -> str | None:
 
 
 def _pixel_centres(spec: RasterSpec) -> tuple[np.ndarray, np.ndarray]:
+    """y and x of each row's and column's pixel centre: in the CRS, or (no georeferencing,
+    or a rotated grid whose coordinates are not separable) in pixels, as GDAL and rasterio
+    place pixel centres under the identity transform (0.5, 1.5, ...)."""
     rows, cols = np.arange(spec.height) + 0.5, np.arange(spec.width) + 0.5
-    if spec.transform is None:
-        return rows - 0.5, cols - 0.5
     t = spec.transform
-    if t.b != 0 or t.d != 0:  # rotated grid: coordinates are not separable
-        return rows - 0.5, cols - 0.5
+    if t is None or t.b != 0 or t.d != 0:
+        return rows, cols
     return t.f + t.e * rows, t.c + t.a * cols
+
+
+def _coordinate_attributes(name: str, spec: RasterSpec) -> dict[str, Any]:
+    """CF attributes of the y/x coordinate arrays (what xarray and GIS readers show)."""
+    georeferenced = spec.crs is not None and spec.transform is not None and \
+        spec.transform.b == 0 and spec.transform.d == 0
+    if not georeferenced:
+        what = "row" if name == "y" else "column"
+        return {"long_name": f"{what} of the pixel centre", "units": "pixels"}
+    assert spec.crs is not None
+    if spec.crs.is_geographic:
+        standard = "latitude" if name == "y" else "longitude"
+        return {"standard_name": standard, "long_name": standard,
+                "units": "degrees_north" if name == "y" else "degrees_east"}
+    unit = (spec.crs.linear_units or "").lower()
+    return {"standard_name": f"projection_{name}_coordinate",
+            "long_name": f"{name} coordinate of the pixel centre",
+            "units": "m" if unit in ("metre", "meter", "m") else (unit or "unknown")}
 
 
 def _create_zarr(path: Path, spec: RasterSpec, metadata: dict[str, Any]) -> zarr.Array:
@@ -336,10 +355,12 @@ def _create_zarr(path: Path, spec: RasterSpec, metadata: dict[str, Any]) -> zarr
     root = zarr.open_group(str(path), mode="w-", zarr_format=2)
     root.attrs.update({"phism": metadata})
     ys, xs = _pixel_centres(spec)
+    # No fill value on coordinates: xarray would mask a coordinate equal to it (a 0 row).
     for name, values in (("y", ys), ("x", xs)):
-        arr = root.create_array(name, shape=values.shape, dtype="float64", chunks=values.shape)
+        arr = root.create_array(name, shape=values.shape, dtype="float64", chunks=values.shape,
+                                fill_value=None)
         arr[:] = values
-        arr.attrs["_ARRAY_DIMENSIONS"] = [name]
+        arr.attrs.update({"_ARRAY_DIMENSIONS": [name], **_coordinate_attributes(name, spec)})
     n = len(spec.channel_names)
     width = max(len(s) for s in spec.channel_names)
     channel = root.create_array("channel", shape=(n,), dtype=f"<U{width}", chunks=(n,))
@@ -349,12 +370,11 @@ def _create_zarr(path: Path, spec: RasterSpec, metadata: dict[str, Any]) -> zarr
         integers = all(isinstance(v, (int, np.integer)) for v in values)
         dtype = "int32" if integers else "float64"
         coord = root.create_array(key, shape=(n,), dtype=dtype, chunks=(n,),
-                                  fill_value=None if integers else 0.0)  # xarray: no mask
+                                  fill_value=None)
         coord[:] = np.asarray(values, dtype=dtype)
         coord.attrs["_ARRAY_DIMENSIONS"] = ["channel"]
     data_attrs: dict[str, Any] = {"_ARRAY_DIMENSIONS": ["channel", "y", "x"]}
-    if spec.channel_coords:
-        data_attrs["coordinates"] = " ".join(spec.channel_coords)
+    coordinates = list(spec.channel_coords)
     if spec.channel_units:
         data_attrs["channel_units"] = spec.channel_units
         if len(set(spec.channel_units)) == 1:  # CF: one unit for the whole variable
@@ -362,7 +382,7 @@ def _create_zarr(path: Path, spec: RasterSpec, metadata: dict[str, Any]) -> zarr
     if spec.category_names:
         data_attrs.update(_category_attributes(spec.category_names, n))
     if spec.crs is not None and spec.transform is not None:
-        ref = root.create_array("spatial_ref", shape=(), dtype="int64")
+        ref = root.create_array("spatial_ref", shape=(), dtype="int64", fill_value=None)
         ref[...] = 0
         wkt = spec.crs.to_wkt()
         t = spec.transform
@@ -371,6 +391,9 @@ def _create_zarr(path: Path, spec: RasterSpec, metadata: dict[str, Any]) -> zarr
             "GeoTransform": " ".join(str(v) for v in (t.c, t.a, t.b, t.f, t.d, t.e)),
         })
         data_attrs["grid_mapping"] = "spatial_ref"
+        coordinates.append("spatial_ref")  # a coordinate: rioxarray finds it with no options
+    if coordinates:
+        data_attrs["coordinates"] = " ".join(coordinates)
     fill = spec.nodata if spec.nodata is not None else None
     data = root.create_array(
         spec.variable, shape=(n, spec.height, spec.width), dtype=spec.dtype,

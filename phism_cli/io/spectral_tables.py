@@ -224,7 +224,24 @@ def read_spectral_table(path: Path, names_path: Path | None = None,
     else:
         table = _read_text_table(path, names_path, axis_unit, what)
     table.path = path
+    _check_unit_fits_values(table, what)
     return table
+
+
+def _check_unit_fits_values(table: SpectralTable, what: str) -> None:
+    """A wavelength axis whose values its unit cannot describe (micrometre values said to
+    be nm, or the reverse) is refused, as for scenes (`io.wavelengths.wavelength_factor`)."""
+    from phism_cli.io.wavelengths import wavelength_factor
+
+    if table.axis_unit not in ("wavelength_nm", "wavelength_um"):
+        return
+    try:
+        wavelength_factor(table.axis, table.axis_unit.removeprefix("wavelength_"))
+    except ValueError as exc:
+        other = "wavelength_um" if table.axis_unit == "wavelength_nm" else "wavelength_nm"
+        raise PhismError(f"{table.source}: the {what}'s axis: {exc}; say {other} (the CSV "
+                         "header's first cell, the library's 'wavelength units', or the axis "
+                         "unit option)") from None
 
 
 def table_format(path: Path) -> str:

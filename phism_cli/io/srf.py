@@ -28,12 +28,14 @@ import numpy as np
 
 from phism_cli.errors import PhismError
 from phism_cli.forward.response import (
+    MAX_OUTSIDE,
     OutsideRangeError,
     SpectralResponse,
     band_intervals,
     gaussian_response,
     response_from_curves,
 )
+from phism_cli.text import plural
 
 if TYPE_CHECKING:
     from phism_cli.io.scene import Scene
@@ -48,7 +50,6 @@ _WAVELENGTH_HEADERS: dict[str, str | None] = {
                      "wavelength [um]", "wavelength [µm]"), "um"),
     "wavelength": None,
 }
-_MICROMETRE_BELOW = 30.0  # a unit-less wavelength column below this is in micrometres
 _SHOWN_COLUMNS = 12
 
 
@@ -61,43 +62,87 @@ class CurveTable:
     values: np.ndarray  # (K, N) float64: file columns 2..N+1
     names: list[str]  # (N,) band names
 
-    def wavelength_nm(self) -> np.ndarray:
-        unit = self.unit
-        if unit is None:
-            unit = "um" if np.nanmax(self.wavelength) < _MICROMETRE_BELOW else "nm"
-        return self.wavelength * (1000.0 if unit == "um" else 1.0)
+    def wavelength_nm(self, path: Path, option: str) -> np.ndarray:
+        """The wavelengths in nm: in the stated unit, else read from the values (and said);
+        a unit the values contradict is refused."""
+        from phism_cli.errors import note
+        from phism_cli.io.wavelengths import wavelength_factor
+
+        try:
+            factor, guessed = wavelength_factor(self.wavelength, self.unit)
+        except ValueError as exc:
+            raise PhismError(f"{option} {path}: {exc}; name the column wavelength_nm or "
+                             "wavelength_um to match its values") from None
+        if guessed:
+            note(f"{option} {path}: {guessed}")
+        return self.wavelength * factor
+
+
+CUT_OPTION = "--cut-srf"
 
 
 def read_response(path: Path, wavelength_nm: np.ndarray, columns: str | None = None,
-                  option: str = "--srf", *, hsi_name: str | None = None) -> SpectralResponse:
+                  option: str = "--srf", *, hsi_name: str | None = None,
+                  cut: bool = False) -> SpectralResponse:
     """The response in the SRF file `path` over the hyperspectral bands at `wavelength_nm`;
     `columns` picks bands (see the module's docstring); `option` and `hsi_name` name the
-    file and the hyperspectral scene in messages."""
+    file and the hyperspectral scene in messages. With `cut`, a band reaching outside the
+    hyperspectral range is cut there and renormalised (and said) instead of refused."""
     path = Path(path)
     _check_hyperspectral(wavelength_nm, hsi_name)
     _check_readable(path, option)
     table = _read_table(path, option)
     picked = _pick_columns(table, columns, path, option)
     try:
-        return response_from_curves(table.wavelength_nm(), table.values[:, picked].T,
-                                    [table.names[i] for i in picked], wavelength_nm, path.name)
+        response = response_from_curves(
+            table.wavelength_nm(path, option), table.values[:, picked].T,
+            [table.names[i] for i in picked], wavelength_nm, path.name,
+            max_outside=1.0 if cut else MAX_OUTSIDE)
     except OutsideRangeError as exc:
-        scene = f" of {hsi_name}" if hsi_name else ""
-        raise PhismError(f"{option} {path}: {exc}{scene}; pick only bands the hyperspectral "
-                         f"scene covers with {option}-columns, or check its wavelengths"
-                         ) from None
+        raise PhismError(f"{option} {path}: {exc}{_of(hsi_name)}; "
+                         f"{_ways_out(option, cut or exc.nothing_inside)}") from None
     except ValueError as exc:
         raise PhismError(f"{option} {path}: {exc}; fix the file") from None
+    _say_cut(response, f"{option} {path}")
+    return response
+
+
+def _of(hsi_name: str | None) -> str:
+    return f" of {hsi_name}" if hsi_name else ""
+
+
+def _ways_out(option: str, nothing_left: bool) -> str:
+    if nothing_left:
+        return (f"no band can be cut to nothing: keep only the bands the scene covers with "
+                f"{option}-columns, or check the wavelengths")
+    return (f"pass {CUT_OPTION} to cut such bands at the hyperspectral range and renormalise "
+            f"them, or keep only the bands it covers with {option}-columns")
+
+
+def _say_cut(response: SpectralResponse, where: str) -> None:
+    """A note per band whose response was cut by more than `MAX_OUTSIDE` (said, not silent)."""
+    from phism_cli.errors import note
+
+    fractions = response.outside_fraction
+    if fractions is None:
+        return
+    for name, fraction in zip(response.band_names, fractions, strict=True):
+        if fraction > MAX_OUTSIDE:
+            note(f"{where}: band {name!r} was cut at the hyperspectral range: "
+                 f"{100 * fraction:.1f} % of its response lay outside it ({CUT_OPTION})")
 
 
 def response_for_scene(msi: Scene, wavelength_nm: np.ndarray, srf: Path | None,
-                       columns: str | None, hsi_name: str) -> SpectralResponse:
+                       columns: str | None, hsi_name: str,
+                       cut: bool = False) -> SpectralResponse:
     """The response of the multispectral scene `msi` over the hyperspectral bands at
-    `wavelength_nm`: read from `srf`, or Gaussians at the scene's band centres and widths."""
+    `wavelength_nm`: read from `srf`, or Gaussians at the scene's band centres and widths
+    (`cut`: see `read_response`)."""
     if srf is not None:
-        response = read_response(srf, wavelength_nm, columns, hsi_name=hsi_name)
+        response = read_response(srf, wavelength_nm, columns, hsi_name=hsi_name, cut=cut)
         if response.n_bands != msi.count:
-            raise PhismError(f"--srf {srf} has {response.n_bands} bands but MSI {msi.path} has "
+            raise PhismError(f"--srf {srf} has {plural(response.n_bands, 'band')} but MSI "
+                             f"{msi.path} has "
                              f"{msi.count}; pick them with --srf-columns")
         return response
     if columns is not None:
@@ -110,13 +155,18 @@ def response_for_scene(msi: Scene, wavelength_nm: np.ndarray, srf: Path | None,
     fwhm = msi.fwhm_nm if msi.fwhm_nm is not None else _spacing_fwhm(msi, centre)
     _check_hyperspectral(wavelength_nm, hsi_name)
     try:
-        return gaussian_response(centre, fwhm, _band_names(msi), wavelength_nm)
+        response = gaussian_response(centre, fwhm, _band_names(msi), wavelength_nm,
+                                     max_outside=1.0 if cut else MAX_OUTSIDE)
     except OutsideRangeError as exc:
-        raise PhismError(f"MSI {msi.path}: Gaussian {exc} of {hsi_name}; give --srf with the "
-                         "sensor's responses or check --msi-wavelengths") from None
+        way = "drop the band" if cut or exc.nothing_inside else \
+            f"pass {CUT_OPTION} to cut it there and renormalise"
+        raise PhismError(f"MSI {msi.path}: Gaussian {exc}{_of(hsi_name)}; {way}, give --srf "
+                         "with the sensor's responses, or check --msi-wavelengths") from None
     except ValueError as exc:
         raise PhismError(f"MSI {msi.path}: {exc}; give --srf, or fix --msi-wavelengths and "
                          "--msi-fwhm") from None
+    _say_cut(response, f"MSI {msi.path}")
+    return response
 
 
 def _spacing_fwhm(msi: Scene, centre: np.ndarray) -> np.ndarray:

@@ -20,6 +20,7 @@ from typing import Any
 
 from phism_cli.errors import PhismError
 from phism_cli.io.outputs import check_output_path
+from phism_cli.text import plural
 
 Recogniser = Callable[[Path], bool]
 
@@ -190,7 +191,7 @@ class BatchRun:
 
     def describe(self) -> str:
         line = (f"{self.count(DONE)} done, {self.count(SKIPPED)} skipped, "
-                f"{self.count(FAILED)} failed of {len(self.results)} scenes")
+                f"{self.count(FAILED)} failed of {plural(len(self.results), 'scene')}")
         failed = [r for r in self.results if r.status == FAILED]
         if failed:
             line += f"; first failure: {failed[0].job.input}: {failed[0].error}"

@@ -15,9 +15,12 @@ from __future__ import annotations
 import contextlib
 import math
 import os
+import signal
+import threading
 from collections.abc import Callable, Iterator
 from contextlib import ExitStack, contextmanager
 from dataclasses import dataclass, field
+from multiprocessing import resource_tracker
 from pathlib import Path
 from typing import Any
 
@@ -84,14 +87,67 @@ def cluster_client(workers: int | None, scheduler: str | None,
             yield client
         return
     n = workers or 1
-    cluster = distributed.LocalCluster(
-        n_workers=n, threads_per_worker=max(1, threads // n), processes=True,
-        dashboard_address=None, silence_logs=logging.ERROR)
+    cluster = _start_local_cluster(
+        distributed, n_workers=n, threads_per_worker=max(1, threads // n), processes=True,
+        # Off stderr, which carries phism's lines: distributed's own records, down to the
+        # errors its workers log when they are closed in the middle of a heartbeat (phism
+        # reports what went wrong with a task itself).
+        dashboard_address=None, silence_logs=logging.CRITICAL)
     try:
         with distributed.Client(cluster) as client:
             yield client
     finally:
         cluster.close()
+
+
+# The signals a terminal sends its whole foreground process group (Ctrl-C, a closed window).
+TERMINAL_SIGNALS = {signal.SIGINT, signal.SIGHUP}
+
+
+def _start_local_cluster(distributed: Any, **options: Any) -> Any:
+    """A started `distributed.LocalCluster` whose worker processes never get the terminal's
+    SIGINT or SIGHUP, with this process's main thread answering every signal meanwhile.
+
+    Why: the workers share phism's process group, so Ctrl-C reached each of them too and each
+    died printing its own KeyboardInterrupt traceback (and, killed half-way, leaked
+    multiprocessing semaphores) while this process was closing the cluster in order. A signal
+    mask is inherited by the threads a thread starts and by the processes they spawn (fork and
+    exec keep it), and the cluster's event loop thread, which the nanny spawns every worker
+    (and every restarted one) from, is started by the thread that creates the cluster. So the
+    cluster is created in a helper thread that blocks SIGINT and SIGHUP first: no worker can
+    ever take them, from its first instruction on, and this process, whose main thread keeps
+    its own mask, closes the workers through their nannies. SIGTERM stays deliverable, since
+    the nanny ends a worker that does not stop in time with it. An interruption while the
+    cluster starts waits for the start to end (further signals as during any clean-up), then
+    closes what was started, so no worker is left to die on its own."""
+    result: dict[str, Any] = {}
+
+    def start() -> None:
+        # multiprocessing's resource tracker (started on the first semaphore, by the process
+        # that creates it) ignores SIGINT and SIGTERM but not SIGHUP, and unblocks SIGINT in
+        # the thread that starts it: start it here, with the mask, then block again.
+        signal.pthread_sigmask(signal.SIG_BLOCK, TERMINAL_SIGNALS)
+        resource_tracker.ensure_running()
+        signal.pthread_sigmask(signal.SIG_BLOCK, TERMINAL_SIGNALS)
+        try:
+            result["cluster"] = distributed.LocalCluster(**options)
+        except BaseException as exc:  # handed to the main thread
+            result["error"] = exc
+
+    thread = threading.Thread(target=start, name="phism: start the Dask cluster", daemon=True)
+    thread.start()
+    try:
+        while thread.is_alive():
+            thread.join(0.2)
+    except BaseException:
+        thread.join()
+        if "cluster" in result:
+            with contextlib.suppress(Exception):
+                result["cluster"].close()
+        raise
+    if "error" in result:
+        raise result["error"]
+    return result["cluster"]
 
 
 def worker_count(client: Any) -> int:
@@ -129,6 +185,32 @@ def _worker_encoder(model_path: str, sha256: str, settings: EncodeSettings) -> E
     return _ENCODERS[key]
 
 
+def _stop_if_abandoned() -> Callable[[], None]:
+    """A check, made after each tile a task writes, that raises once the task's work is no
+    longer wanted: its worker is closing (phism closes the local cluster when interrupted)
+    or the task was cancelled (phism cancels its tasks on a remote cluster). The worker then
+    closes at once rather than after the block, and stops writing into a partial output that
+    the driver keeps or removes. The task fails rather than returning the tiles done so far,
+    so a block is never mistaken for finished."""
+    try:
+        import distributed
+        from distributed.core import Status
+
+        worker = distributed.get_worker()
+        key = worker.get_current_task()
+    except (ImportError, ValueError, KeyError, AttributeError):  # not on a worker
+        return lambda: None
+
+    def check() -> None:
+        task = worker.state.tasks.get(key)
+        if worker.status in (Status.closing, Status.closed) or task is None \
+                or task.state == "cancelled":
+            raise PhismError("the Dask worker stopped this task before it was done "
+                             "(the cluster is closing or the run was abandoned); rerun")
+
+    return check
+
+
 def encode_block_task(scene_path: str, settings: EncodeSettings, model: dict[str, Any],
                       store: str, spec: RasterSpec,
                       windows: list[WindowTuple]) -> list[tuple[WindowTuple, int, int]]:
@@ -136,15 +218,21 @@ def encode_block_task(scene_path: str, settings: EncodeSettings, model: dict[str
     nonfinite) counts."""
     from phism_cli.pipeline.encode import encode_scene
 
+    stop_if_abandoned = _stop_if_abandoned()
     encoder = _worker_encoder(model["path"], model["sha256"], settings)
+    stop_if_abandoned()  # loading the encoder may have taken seconds
     done: list[tuple[WindowTuple, int, int]] = []
+
+    def written(w: Window, valid: int, nonfinite: int) -> None:
+        done.append(((int(w.col_off), int(w.row_off), int(w.width), int(w.height)), valid,
+                     nonfinite))
+        stop_if_abandoned()
+
     with open_scene(scene_path, **settings.scene_options) as scene:
         writer = ZarrTileWriter(Path(store), spec)
         encode_scene(scene, encoder, writer, tile_size=settings.tile_size,
                      batch_size=settings.batch_size,
-                     windows=[Window(*w) for w in windows],
-                     on_written=lambda w, v, n: done.append(
-                         ((int(w.col_off), int(w.row_off), int(w.width), int(w.height)), v, n)))
+                     windows=[Window(*w) for w in windows], on_written=written)
     return done
 
 
@@ -153,11 +241,14 @@ def encode_geotiff_task(scene_path: str, settings: EncodeSettings, model: dict[s
     """Encode a whole scene into a new GeoTIFF at `tmp` (one writer per GeoTIFF)."""
     from phism_cli.pipeline.encode import encode_scene
 
+    stop_if_abandoned = _stop_if_abandoned()
     encoder = _worker_encoder(model["path"], model["sha256"], settings)
+    stop_if_abandoned()
     with open_scene(scene_path, **settings.scene_options) as scene, \
             RasterWriter(Path(tmp), spec, "tif", name=name) as writer:
         counts = encode_scene(scene, encoder, writer, tile_size=settings.tile_size,
-                              batch_size=settings.batch_size)
+                              batch_size=settings.batch_size,
+                              on_written=lambda *_: stop_if_abandoned())
         check_counts(counts, scene.path, model["path"])
     return counts
 

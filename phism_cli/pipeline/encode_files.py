@@ -110,11 +110,16 @@ def reserve_latents(out: OutputSet, path: Path, spec: RasterSpec, resume: bool) 
 
 def open_latent_writer(output: Output, spec: RasterSpec) -> tuple[RasterWriter, TileProgress]:
     """A writer of the reserved `output` (continuing an adopted partial store, else new) and
-    its progress record (read back when adopted, empty otherwise)."""
+    its progress record (read back when adopted, empty otherwise). A new store kept for a
+    resume gets its (empty) record at once, so that an interruption before the first tile
+    leaves a store the next `--resume` takes over (`can_resume` wants the record)."""
     if output.adopted:
         return (ZarrTileWriter(output.tmp, spec, output.path), TileProgress.read(output.tmp))
-    return (RasterWriter(output.tmp, spec, output_kind(output.path), name=output.path),
-            TileProgress(output.tmp / PROGRESS_NAME))
+    writer = RasterWriter(output.tmp, spec, output_kind(output.path), name=output.path)
+    progress = TileProgress(output.tmp / PROGRESS_NAME)
+    if output.keep_partial and writer.kind == "zarr":
+        progress.create()
+    return writer, progress
 
 
 def write_latents(scene: Scene, encoder: Encoder, spec: RasterSpec, output: Output,

@@ -26,6 +26,7 @@ from phism_cli.pipeline.fusion_grid import FusionGrid
 from phism_cli.pipeline.pixels import valid_mask
 from phism_cli.pipeline.quality import FusionQuality
 from phism_cli.pipeline.resample import block_mean
+from phism_cli.text import plural
 
 __all__ = ["FusionChecks", "Quicklook", "abundance_spec", "check_reference", "fuse_scene",
            "fused_spec", "msi_on_lowres_grid", "report_line", "write_endmembers"]
@@ -174,7 +175,7 @@ def check_reference(reference: Scene, grid: FusionGrid, hsi: Scene) -> None:
                          f"{grid.width} (the multispectral grid); give the high-resolution "
                          "reference on that grid")
     if reference.count != hsi.count:
-        raise PhismError(f"--reference {reference.path}: {reference.count} bands, but "
+        raise PhismError(f"--reference {reference.path}: {plural(reference.count, 'band')}, but "
                          f"{hsi.path} has {hsi.count}; give a reference with the "
                          "hyperspectral bands")
 

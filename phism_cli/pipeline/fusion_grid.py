@@ -11,6 +11,7 @@ from rasterio.crs import CRS
 
 from phism_cli.errors import PhismError
 from phism_cli.io.scene import Scene
+from phism_cli.text import plural
 
 __all__ = ["FusionGrid", "check_pair"]
 
@@ -35,7 +36,8 @@ def check_pair(hsi: Scene, msi: Scene) -> FusionGrid:
         raise PhismError(f"{hsi.path}: the hyperspectral scene has no band wavelengths, which "
                          "fusion needs to place the multispectral bands; give --wavelengths")
     if msi.count > hsi.count:
-        raise PhismError(f"{msi.path}: the multispectral image has {msi.count} bands, more than "
+        raise PhismError(f"{msi.path}: the multispectral image has "
+                         f"{plural(msi.count, 'band')}, more than "
                          f"the {hsi.count} of the hyperspectral {hsi.path}; swap the two inputs "
                          "(LOWRES_HSI first)")
     notes: list[str] = []

@@ -78,10 +78,10 @@ def rendering_spec(latents: RasterReader, renderer: Renderer, meta: dict[str, An
             coords = {"source_band": source_bands}
     return RasterSpec(
         height=latents.height, width=latents.width, channel_names=names, crs=latents.crs,
-        transform=latents.transform, tile_size=tile_size, variable="reflectance",
+        transform=latents.transform, tile_size=tile_size, variable="spectra",
         channel_coords=coords, band_tags=band_tags,
         channel_units=None if unit is None else [str(unit)] * n_bands,
-        metadata={"format": "phism-rendering", "format_version": 1, "variable": "reflectance",
+        metadata={"format": "phism-rendering", "format_version": 1, "variable": "spectra",
                   "latents": str(latents.path), "model_sha256": meta.get("model_sha256"),
                   "source": meta.get("source"), "source_bands": source_bands},
     )

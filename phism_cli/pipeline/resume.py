@@ -50,6 +50,11 @@ class TileProgress:
                 progress.done[(row, col)] = (valid, nonfinite)
         return progress
 
+    def create(self) -> None:
+        """Start an empty record in a new store whose metadata is written: from now on the
+        store can be resumed, even if no tile gets finished."""
+        os.close(os.open(self.path, os.O_WRONLY | os.O_CREAT, 0o644))
+
     def is_done(self, window: Window) -> bool:
         return (int(window.row_off), int(window.col_off)) in self.done
 

@@ -560,7 +560,7 @@ CASES = [
         "info", raw_file("notes.tif", b"just some notes\n")(tmp)], 1, "not a readable raster"),
     # NumPy and MATLAB arrays
     Case(".npy of two dimensions", array_scene(npy(np.zeros((4, 4), np.float32))), 1,
-         "expected a 3-D array"),
+         r"a 2-D array \(4 x 4\); give its image shape with --shape LINES,SAMPLES"),
     Case(".npy complex", array_scene(npy(np.zeros((2, 2, 3), np.complex64))), 1,
          "complex64 array cannot be read"),
     Case(".npy empty", array_scene(npy(np.zeros((0, 4, 5), np.float32))), 1, "empty"),

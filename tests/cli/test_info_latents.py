@@ -35,14 +35,16 @@ def latents(tmp_path) -> Path:
                             basis_renderer(K, brightness=True))
 
 
-def test_scene_description_is_unchanged(cli) -> None:
+def test_scene_description(cli) -> None:
     result = cli("info", SAMPLE_SCENE)
     assert result.code == 0
     assert result.out.splitlines() == [
         f"path:        {SAMPLE_SCENE} (ENVI)",
         "size:        64 rows x 64 cols x 218 bands (224 in file), int16",
         "wavelengths: 418.24-2445.53 nm",
-        "bad bands:   [130, 131, 132, 133, 134, 135] (dropped)",
+        "fwhm:        5.80-11.43 nm",
+        "bad bands:   130-135 (dropped)",
+        "dropped:     bands 130-135",
         "nodata:      -32768.0",
         "scale:       0.0001 offset 0.0",
         "crs:         EPSG:32633",
@@ -51,8 +53,8 @@ def test_scene_description_is_unchanged(cli) -> None:
     summary = json.loads(cli("info", SAMPLE_SCENE, "--json").out)
     assert set(summary) == {
         "path", "format", "height", "width", "bands", "source_bands", "dtype", "bad_bands",
-        "bad_bands_dropped", "wavelength_nm", "fwhm_nm", "nodata", "scale", "offset", "crs",
-        "transform"}
+        "bad_bands_dropped", "dropped_bands", "wavelength_nm", "fwhm_nm", "nodata", "scale",
+        "offset", "crs", "transform", "notes"}
 
 
 def test_plain_geotiff_is_still_a_scene(cli, tmp_path) -> None:

@@ -21,13 +21,26 @@ def spec(**extra: object) -> RasterSpec:
 
 def test_user_options_win_over_phism_defaults() -> None:
     options = geotiff_creation_options(spec(creation_options={"COMPRESS": "LZW"}))
-    assert options["COMPRESS"] == "LZW" and options["TILED"] == "YES"
+    assert options["COMPRESS"] == "LZW" and options["TILED"] == "NO"  # 4 x 4: one strip
     assert options["PREDICTOR"] == "3"  # float data
     assert "PREDICTOR" not in geotiff_creation_options(spec(dtype="uint8"))
     # with --cog they are the COG driver's options, not the tiled source's
     cog = spec(creation_options={"BLOCKSIZE": "512"}, cog=True)
     assert geotiff_creation_options(cog)["COMPRESS"] == "ZSTD"
     assert cog_creation_options(cog)["BLOCKSIZE"] == "512"
+
+
+def test_blocks_are_never_larger_than_the_image() -> None:
+    def layout(height: int, width: int, tile: int = 256) -> tuple[str, ...]:
+        options = geotiff_creation_options(RasterSpec(height=height, width=width,
+                                                      channel_names=["a"], tile_size=tile))
+        return tuple(options.get(k, "") for k in ("TILED", "BLOCKXSIZE", "BLOCKYSIZE"))
+
+    assert layout(1000, 1000) == ("YES", "256", "256")
+    assert layout(86, 83) == ("YES", "64", "64")  # halved from 256: aligned with the tiles
+    assert layout(20, 500) == ("YES", "16", "16")
+    assert layout(8, 8) == ("NO", "", "8")  # one strip of the whole image
+    assert layout(100, 100, tile=96) == ("YES", "96", "96")
 
 
 def test_overviews_average_values_and_keep_classes() -> None:

@@ -364,3 +364,16 @@ def test_real_feely_rocks_with_repeated_names(shared_data) -> None:
     assert "Biotite monzogranite (2)" in rocks.names
     refused(tab, "38 names", "96 spectrum columns",
             names_path=real_file(shared_data, "feely_tir/kim_library_meta_full.csv"))
+
+
+def test_an_axis_unit_the_values_contradict_is_refused(tmp_path) -> None:
+    from phism_cli.io.spectral_tables import read_spectral_table
+
+    path = tmp_path / "lib.csv"
+    path.write_text("wavelength_nm,a,b\n0.4,1,2\n0.5,2,3\n0.6,3,4\n")
+    with pytest.raises(PhismError, match=r"lib\.csv: the table's axis: wavelengths 0\.4-0\.6 "
+                                         r"are said to be in nm.*can only be micrometres; say "
+                                         r"wavelength_um"):
+        read_spectral_table(path)
+    path.write_text("wavelength_um,a,b\n0.4,1,2\n0.5,2,3\n0.6,3,4\n")
+    np.testing.assert_allclose(read_spectral_table(path).wavelength_nm(), [400, 500, 600])

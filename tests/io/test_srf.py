@@ -8,7 +8,7 @@ import numpy as np
 import pytest
 from scipy.io import savemat
 
-from phism_cli.errors import PhismError, SceneError
+from phism_cli.errors import PhismError, PhismNote, SceneError
 from phism_cli.io.scene import open_scene
 from phism_cli.io.srf import read_response, response_for_scene
 from tests.conftest import real_file, smooth_cube, write_envi
@@ -143,12 +143,35 @@ def test_mat_tables(tmp_path) -> None:
 
 
 def test_a_band_outside_the_scene_names_the_band_and_the_scene(srf_csv) -> None:
-    with pytest.raises(PhismError, match=r"band 'nir' responds from 7\d\d to 9\d\d nm, "
-                                         r"outside the hyperspectral bands \(395-705 nm\).* of "
-                                         r"scene\.hdr; pick only bands") as caught:
+    with pytest.raises(PhismError, match=r"band 'nir' responds from 7\d\d to 9\d\d nm, and "
+                                         r"all of its response falls outside the hyperspectral "
+                                         r"bands \(395-705 nm\) of scene\.hdr; no band can be "
+                                         r"cut to nothing: keep only the bands the scene covers "
+                                         r"with --srf-columns") as caught:
         read_response(srf_csv, np.arange(400.0, 701.0, 10.0), hsi_name="scene.hdr")
     assert str(caught.value).startswith(f"--srf {srf_csv}:")
     assert read_response(srf_csv, np.arange(400.0, 701.0, 10.0), "2-4").n_bands == 3
+
+
+def test_cut_accepts_a_band_partly_outside_and_says_how_much(tmp_path) -> None:
+    """IKONOS's NIR over a ROSIS-like cube ending at 860 nm: part of the band is cut off."""
+    axis = np.arange(400.0, 1001.0, 5.0)
+    path = tmp_path / "srf.csv"
+    rows = "\n".join(f"{x},{gaussian(x, 550, 30):.6f},{gaussian(x, 820, 40):.6f}" for x in axis)
+    path.write_text("wavelength_nm,green,nir\n" + rows + "\n")
+    rosis = np.arange(430.0, 861.0, 4.0)
+    with pytest.raises(PhismError, match=r"'nir' .* % of its response falls outside.*more than "
+                                         "the 5 % allowed; pass --cut-srf to cut such bands"):
+        read_response(path, rosis)
+    with pytest.warns(PhismNote, match=r"band 'nir' was cut at the hyperspectral range: "
+                                       r"\d+\.\d % of its response lay outside it"):
+        response = read_response(path, rosis, cut=True)
+    cut = response.describe()["outside_fraction"]
+    assert cut[0] < 0.01 and 0.05 < cut[1] < 0.5
+    np.testing.assert_allclose(response.matrix.sum(axis=1), 1.0)
+    with pytest.raises(PhismError, match=r"all of its response falls outside.*no band can be "
+                                         "cut to nothing"):
+        read_response(path, np.arange(400.0, 500.0, 5.0), "3", cut=True)
 
 
 def test_scene_without_wavelengths_is_refused(srf_csv) -> None:

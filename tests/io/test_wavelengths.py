@@ -3,7 +3,7 @@ import pytest
 
 from phism_cli.io.wavelengths import (
     parse_wavelength_spec,
-    to_nanometres,
+    wavelength_factor,
     wavelength_from_name,
     wavelengths_from_names,
 )
@@ -30,10 +30,29 @@ def test_names_need_a_wavelength_for_every_band() -> None:
     np.testing.assert_allclose(wavelengths_from_names(["400 nm", "0.5 um"]), [400.0, 500.0])
 
 
-def test_units_convert_and_guess_from_magnitude() -> None:
-    np.testing.assert_allclose(to_nanometres([0.4, 2.5], "Micrometers"), [400.0, 2500.0])
-    np.testing.assert_allclose(to_nanometres([0.4, 2.5], None), [400.0, 2500.0])
-    np.testing.assert_allclose(to_nanometres([400.0, 2500.0], "Unknown"), [400.0, 2500.0])
+def test_stated_units_convert() -> None:
+    assert wavelength_factor([0.4, 2.5], "Micrometers") == (1000.0, None)
+    assert wavelength_factor([400.0, 2500.0], "nm") == (1.0, None)
+    assert wavelength_factor([0.4, 2.5], "Nanometers", override="um") == (1000.0, None)
+
+
+def test_unstated_units_are_read_from_the_values_and_said() -> None:
+    factor, said = wavelength_factor([0.4, 2.5], None)
+    assert factor == 1000.0 and "read as micrometres" in said and "0.4-2.5" in said
+    assert wavelength_factor([8.0, 14.0], "Unknown")[0] == 1000.0  # thermal, in µm
+    assert wavelength_factor([400.0, 2500.0], None) == (1.0, None)
+
+
+@pytest.mark.parametrize(("values", "unit", "phrase"), [
+    ([0.4, 2.5], "nm", "can only be micrometres"),
+    ([400.0, 2500.0], "um", "can only be nanometres"),
+    ([35.0, 90.0], None, "neither plausible nanometres nor micrometres"),
+    ([0.4, 2.5], None, "can only be micrometres"),  # --wavelength-unit nm said so
+])
+def test_impossible_or_ambiguous_units_are_refused(values, unit, phrase) -> None:
+    override = "nm" if unit is None and values[1] < 30 else None
+    with pytest.raises(ValueError, match=phrase):
+        wavelength_factor(values, unit, override)
 
 
 def test_parse_wavelength_spec(tmp_path) -> None:
