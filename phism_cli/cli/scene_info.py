@@ -40,8 +40,9 @@ def scene_summary_text(s: dict[str, Any]) -> str:
         f"bad bands:   {format_band_list(s['bad_bands']) or 'none'}"
         + (" (dropped)" if s["bad_bands_dropped"] else ""),
     ]
-    if s.get("dropped_bands"):
-        lines.append(f"dropped:     bands {format_band_list(s['dropped_bands'])}")
+    marked = set(s["bad_bands"]) if s["bad_bands_dropped"] else set()
+    if set(s.get("dropped_bands") or ()) - marked:  # the band options dropped more
+        lines.append(f"bands read:  all but {format_band_list(s['dropped_bands'])}")
     lines += [
         f"nodata:      {_short(s['nodata'])}",
         f"scale:       {_short(s['scale'])} offset {_short(s['offset'])}",

@@ -43,8 +43,13 @@ class OutsideRangeError(ValueError):
     wholly)."""
 
     def __init__(self, message: str, nothing_inside: bool = False) -> None:
-        super().__init__(message)
+        super().__init__(message.replace("{of}", ""))
+        self.template = message  # "{of}" where the hyperspectral cube may be named
         self.nothing_inside = nothing_inside
+
+    def naming(self, cube: str | None) -> str:
+        """The message with the hyperspectral bands said to be `cube`'s."""
+        return self.template.replace("{of}", f" of {cube}" if cube else "")
 
 
 @dataclass(frozen=True, eq=False)
@@ -305,7 +310,7 @@ def _normalised(raw: np.ndarray, total: np.ndarray, responds: list[tuple[float, 
         limit = "" if inside[m] <= 0 else f", more than the {100 * max_outside:.0f} % allowed"
         raise OutsideRangeError(
             f"band {names[m]!r} responds from {start:.0f} to {stop:.0f} nm, and {share} of its "
-            f"response falls outside the hyperspectral bands ({_covered(wavelength_nm)} nm)"
-            f"{limit}", nothing_inside=bool(inside[m] <= 0))
+            f"response falls outside the hyperspectral bands{{of}} ({_covered(wavelength_nm)} "
+            f"nm){limit}", nothing_inside=bool(inside[m] <= 0))
     return SpectralResponse(raw / inside[:, None], names, np.asarray(wavelength_nm), source,
                             outside_fraction=outside)

@@ -410,12 +410,16 @@ def _override_wavelengths(scene: Scene, spec: str, unit: str | None,
     shown = spec if len(spec) <= 40 else spec[:40] + "..."
     try:
         values = parse_wavelength_spec(spec, n_source)
-        factor, guessed = wavelength_factor(values, None, unit)
     except ValueError as exc:
         raise SceneError(
             f"{flag} {shown!r}: {exc}; {scene.path} has {plural(n_source, 'band')} (give "
             "START:STOP, one value per band, or a file of values, in nm or with --wavelength-unit)"
         ) from None
+    try:
+        factor, guessed = wavelength_factor(values, None, unit)
+    except ValueError as exc:
+        raise SceneError(f"{flag} {shown!r}: {exc}; give them in nm, or say their unit with "
+                         "--wavelength-unit nm|um") from None
     if guessed:
         note(f"{flag} {shown}: {guessed} (give --wavelength-unit to say otherwise)")
     scene.bands = BandInfo(values * factor, scene.bands.fwhm_nm, scene.bands.good,

@@ -99,16 +99,12 @@ def read_response(path: Path, wavelength_nm: np.ndarray, columns: str | None = N
             [table.names[i] for i in picked], wavelength_nm, path.name,
             max_outside=1.0 if cut else MAX_OUTSIDE)
     except OutsideRangeError as exc:
-        raise PhismError(f"{option} {path}: {exc}{_of(hsi_name)}; "
+        raise PhismError(f"{option} {path}: {exc.naming(hsi_name)}; "
                          f"{_ways_out(option, cut or exc.nothing_inside)}") from None
     except ValueError as exc:
         raise PhismError(f"{option} {path}: {exc}; fix the file") from None
     _say_cut(response, f"{option} {path}")
     return response
-
-
-def _of(hsi_name: str | None) -> str:
-    return f" of {hsi_name}" if hsi_name else ""
 
 
 def _ways_out(option: str, nothing_left: bool) -> str:
@@ -160,7 +156,7 @@ def response_for_scene(msi: Scene, wavelength_nm: np.ndarray, srf: Path | None,
     except OutsideRangeError as exc:
         way = "drop the band" if cut or exc.nothing_inside else \
             f"pass {CUT_OPTION} to cut it there and renormalise"
-        raise PhismError(f"MSI {msi.path}: Gaussian {exc}{_of(hsi_name)}; {way}, give --srf "
+        raise PhismError(f"MSI {msi.path}: Gaussian {exc.naming(hsi_name)}; {way}, give --srf "
                          "with the sensor's responses, or check --msi-wavelengths") from None
     except ValueError as exc:
         raise PhismError(f"MSI {msi.path}: {exc}; give --srf, or fix --msi-wavelengths and "

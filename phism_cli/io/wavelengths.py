@@ -83,13 +83,13 @@ def wavelength_factor(values: Sequence[float] | np.ndarray, unit: str | None,
     if factor == 1.0 and low < MICROMETRES_BELOW:
         what = "these can only be micrometres" if high < MICROMETRES_BELOW else \
             f"a band at {low:g} nm cannot be"
-        raise ValueError(f"wavelengths {shown} are said to be in {stated}, but no band lies "
-                         f"below {MICROMETRES_BELOW:g} nm: {what}")
+        raise ValueError(f"wavelengths {shown} are said to be in {stated}, but no imaging-"
+                         f"spectrometer band lies below {MICROMETRES_BELOW:g} nm: {what}")
     if factor == 1000.0 and high >= _NANOMETRES_FROM:
         what = "these can only be nanometres" if low >= _NANOMETRES_FROM else \
             f"a band at {high:g} µm cannot be"
-        raise ValueError(f"wavelengths {shown} are said to be in {stated}, but no band lies "
-                         f"at {_NANOMETRES_FROM:g} µm or more: {what}")
+        raise ValueError(f"wavelengths {shown} are said to be in {stated}, but no imaging-"
+                         f"spectrometer band lies at {_NANOMETRES_FROM:g} µm or more: {what}")
     return factor, None
 
 

@@ -60,8 +60,9 @@ def _distributed() -> Any:
     try:
         import distributed
     except ImportError:
-        raise PhismError("--workers and --scheduler need Dask distributed: pip install "
-                         "'phism[cluster]'") from None
+        # A dependency of phism's: missing only from an environment changed by hand.
+        raise PhismError("--workers and --scheduler need Dask distributed, which this "
+                         "environment lacks: pip install 'distributed>=2024.8'") from None
     return distributed
 
 

@@ -71,7 +71,26 @@ def band_fix(model_bands: list[int] | None, model_wl: np.ndarray | None, scene: 
         extra = sorted(set(used) - set(wanted))
         return (f"the scene has {plural(len(extra), 'band')} the model was fitted without; "
                 f"pass --bad-bands {format_band_list(extra)}")
-    return f"pass --keep-bad-bands --bands {format_band_list(wanted)} (the model's bands)"
+    return _restore_bands(wanted, used, scene)
+
+
+def _restore_bands(wanted: list[int], used: list[int], scene: Scene) -> str:
+    """The fix when the read drops bands the model was fitted on: which, why, what to pass."""
+    from phism_cli.io.band_lists import format_band_list
+
+    missing = sorted(set(wanted) - set(used))
+    marked = [b for b in missing if not scene.bands.good[b - 1] and not scene.keep_bad_bands]
+    selected = scene.band_selection
+    by_user = [b for b in missing if selected is not None and not selected[b - 1]]
+    why = []
+    if by_user:
+        why.append(f"--bands/--bad-bands drop {format_band_list(by_user)}")
+    if marked:
+        why.append(f"the file's bad-band list marks {format_band_list(marked)}")
+    keep = "--keep-bad-bands " if marked else ""
+    return (f"the model was fitted on {plural(len(missing), 'band')} this read leaves out "
+            f"({'; '.join(why) or 'not read'}); pass {keep}--bands {format_band_list(wanted)} "
+            "(the model's bands) instead of other band options")
 
 
 def check_same_sensor(scenes: Sequence[Scene]) -> None:

@@ -232,6 +232,44 @@ def raw_file(name: str, content: bytes) -> Callable[[Path], Path]:
     return make
 
 
+def mat(**arrays: object) -> Callable[[Path], Path]:
+    def make(tmp: Path) -> Path:
+        import scipy.io
+
+        scipy.io.savemat(tmp / "scene.mat", arrays)
+        return tmp / "scene.mat"
+    return make
+
+
+def info_of(make: Callable[[Path], Path], *options: object) -> Callable:
+    """`phism info` of the file `make` writes, with scene `options`."""
+    def build(kit: Kit, tmp: Path) -> list[object]:
+        return ["info", make(tmp), *options]
+    return build
+
+
+def kit_info(*options: object) -> Callable:
+    return lambda kit, tmp: ["info", kit.header, *options]
+
+
+def srf_table(axis_name: str, axis: np.ndarray, centre: float, width: float) -> str:
+    response = np.exp(-0.5 * ((axis - centre) / width) ** 2)
+    rows = "".join(f"{a:g},{r:.6f}\n" for a, r in zip(axis, response, strict=True))
+    return f"{axis_name},b1\n" + rows
+
+
+def degrade_with_srf(text: str, *options: object) -> Callable:
+    def build(kit: Kit, tmp: Path) -> list[object]:
+        (tmp / "srf.csv").write_text(text)
+        return ["degrade", kit.scene(tmp), "-o", tmp / "pair", "--ratio", 2,
+                "--srf", tmp / "srf.csv", *options]
+    return build
+
+
+def _encode_dropping_a_band(kit: Kit, tmp: Path) -> list[object]:
+    return ["encode", kit.header, "-o", tmp / "out.zarr", "-m", kit.model, "--bad-bands", "4"]
+
+
 def scene_values(values: Callable[[np.ndarray], np.ndarray]) -> Callable:
     """An ENVI scene whose pixels are replaced (the header unchanged)."""
     def build(kit: Kit, tmp: Path) -> list[object]:
@@ -570,6 +608,65 @@ CASES = [
         "info", raw_file("c.npy", _npy_bytes()[:100])(tmp)], 1, "not a readable .npy"),
     Case(".mat garbage", array_scene(raw_file("c.mat", b"MATLAB 5.0 MAT-file" + b"\x07" * 200)),
          1, "MATLAB"),
+    # Scene options: band lists, array layouts, variables, units, SRF coverage
+    Case("--bad-bands syntax", kit_info("--bad-bands", "3-x"), 2, ""),
+    Case("--bands reversed range", kit_info("--bands", "9-2"), 2, ""),
+    Case("--bad-bands beyond the last band", kit_info("--bad-bands", "13"), 1,
+         r"--bad-bands '13': band 13 does not exist: the file has 12 bands"),
+    Case("--bands beyond the last band", kit_info("--bands", "2-14"), 1,
+         r"--bands '2-14': band 14 does not exist"),
+    Case("--bad-bands drops every band", kit_info("--bad-bands", "1-12"), 1,
+         "leave no band to read"),
+    Case("--bands and --bad-bands leave nothing", kit_info("--bands", "1-4", "--bad-bands",
+                                                           "1-4"), 1, "leave no band to read"),
+    Case("model fitted with a band the scene drops", _encode_dropping_a_band, 1,
+         r"fitted on 1 band this read leaves out \(--bands/--bad-bands drop 4\); pass --bands "
+         r"1-12 \(the model's bands\)"),
+    Case("--shape syntax", kit_info("--shape", "10"), 2, ""),
+    Case("--shape on an ENVI scene", kit_info("--shape", "4,2"), 1,
+         r"--shape 4,2: applies to .mat and .npy arrays, and .*scene.hdr is not one"),
+    Case("--layout unknown axes", kit_info("--layout", "x,y,z"), 2, ""),
+    Case("--pixel-order unknown", kit_info("--pixel-order", "diagonal"), 2, ""),
+    Case("--shape that fits no axis", info_of(npy(np.ones((12, 20), np.float32)), "--shape",
+                                              "3,3", "--wavelengths", "420:980"), 1,
+         r"neither axis of the 12 x 20 matrix holds the 9 pixels --shape gives"),
+    Case("--layout 3-D for a 2-D matrix", info_of(npy(np.ones((12, 20), np.float32)),
+                                                  "--shape", "4,5", "--layout",
+                                                  "bands,rows,cols"), 1,
+         r"--layout bands,rows,cols: .* is a 2-D matrix \(12 x 20\)"),
+    Case("--layout 2-D for a 3-D cube", info_of(npy(np.ones((6, 5, 12), np.float32)),
+                                                "--layout", "bands,pixels"), 1,
+         r"is a 3-D array \(6 x 5 x 12\); give rows, cols and bands"),
+    Case(".mat with two images", info_of(mat(Z=np.ones((4, 5, 12)), W=np.ones((5, 4, 12)))),
+         1, r"2 arrays could be the image: Z \(4 x 5 x 12\), W \(5 x 4 x 12\); name one "
+         r"with --variable"),
+    Case("--variable not in the .mat", info_of(mat(Y=np.ones((4, 5, 12))), "--variable",
+                                               "Q"), 1,
+         r"--variable Q: .* has no numeric array of that name; its numeric arrays: Y"),
+    Case("--wavelength-unit unknown", kit_info("--wavelength-unit", "furlong"), 2, ""),
+    Case("--wavelengths in um said to be nm", kit_info("--wavelengths", "0.4:2.5",
+                                                       "--wavelength-unit", "nm"), 1,
+         "can only be micrometres"),
+    Case("--wavelengths in nm said to be um", kit_info("--wavelengths", "420:980",
+                                                       "--wavelength-unit", "um"), 1,
+         "can only be nanometres"),
+    Case("--wavelengths neither unit", kit_info("--wavelengths", "50:90"), 1,
+         "neither plausible nanometres nor micrometres"),
+    Case("--wavelengths mixing units", kit_info("--wavelengths", "0.5:900"), 1,
+         r"mix values below 30 \(micrometres\?\) with larger ones"),
+    Case("header wavelengths in um said nm", info_header(set_field(
+        "wavelength", "{" + ", ".join(f"{w:.3f}" for w in np.linspace(0.42, 0.98, BANDS))
+        + "}")), 1, "can only be micrometres"),
+    Case("--fwhm count", kit_info("--fwhm", "1,2"), 1, r"--fwhm '1,2': 2 widths given"),
+    Case("SRF in um with nm numbers", degrade_with_srf(srf_table(
+        "wavelength_um", np.arange(380.0, 1100.0, 5.0), 700.0, 20.0)), 1,
+        "can only be nanometres"),
+    Case("SRF band partly outside the scene", degrade_with_srf(srf_table(
+        "wavelength_nm", np.arange(380.0, 1300.0, 5.0), 1000.0, 30.0)), 1,
+        r"pass --cut-srf to cut such bands"),
+    Case("SRF band wholly outside even with --cut-srf", degrade_with_srf(srf_table(
+        "wavelength_nm", np.arange(380.0, 2000.0, 5.0), 1600.0, 25.0), "--cut-srf"), 1,
+        "cut to nothing"),
     # Encoder files
     Case("model empty", with_model(model_bytes(lambda b: b"")), 1, "too short"),
     Case("model truncated", with_model(model_bytes(_truncate)), 1,

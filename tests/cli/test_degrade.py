@@ -174,7 +174,7 @@ BAD = [
     ("srf outside", lambda w: ["--ratio", 2, "--srf", write_srf(w / "far.csv",
                                                                 {"swir": 1600.0})], 1,
      r"--srf .*far\.csv: band 'swir' responds from 15\d\d to 16\d\d nm, and all of its "
-     r"response falls outside the hyperspectral bands \(\d+-\d+ nm\) of .*scene\.hdr; no "
+     r"response falls outside the hyperspectral bands of .*scene\.hdr \(\d+-\d+ nm\); no "
      r"band can be cut to nothing"),
     ("srf beyond", lambda w: ["--ratio", 2, "--srf", write_srf(w / "edge.csv",
                                                                {"nir": 1010.0})], 1,

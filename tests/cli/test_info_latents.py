@@ -44,7 +44,6 @@ def test_scene_description(cli) -> None:
         "wavelengths: 418.24-2445.53 nm",
         "fwhm:        5.80-11.43 nm",
         "bad bands:   130-135 (dropped)",
-        "dropped:     bands 130-135",
         "nodata:      -32768.0",
         "scale:       0.0001 offset 0.0",
         "crs:         EPSG:32633",
@@ -55,6 +54,9 @@ def test_scene_description(cli) -> None:
         "path", "format", "height", "width", "bands", "source_bands", "dtype", "bad_bands",
         "bad_bands_dropped", "dropped_bands", "wavelength_nm", "fwhm_nm", "nodata", "scale",
         "offset", "crs", "transform", "notes"}
+    chosen = cli("info", SAMPLE_SCENE, "--bad-bands", "1-3").out.splitlines()
+    assert "bands read:  all but 1-3,130-135" in chosen
+    assert "size:        64 rows x 64 cols x 215 bands (224 in file), int16" in chosen
 
 
 def test_plain_geotiff_is_still_a_scene(cli, tmp_path) -> None:

@@ -145,7 +145,7 @@ def test_mat_tables(tmp_path) -> None:
 def test_a_band_outside_the_scene_names_the_band_and_the_scene(srf_csv) -> None:
     with pytest.raises(PhismError, match=r"band 'nir' responds from 7\d\d to 9\d\d nm, and "
                                          r"all of its response falls outside the hyperspectral "
-                                         r"bands \(395-705 nm\) of scene\.hdr; no band can be "
+                                         r"bands of scene\.hdr \(395-705 nm\); no band can be "
                                          r"cut to nothing: keep only the bands the scene covers "
                                          r"with --srf-columns") as caught:
         read_response(srf_csv, np.arange(400.0, 701.0, 10.0), hsi_name="scene.hdr")
