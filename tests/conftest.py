@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import signal
 from pathlib import Path
 
 import numpy as np
@@ -10,6 +11,11 @@ import pytest
 
 REPO = Path(__file__).resolve().parent.parent
 SAMPLE_SCENE = REPO / "sample_data" / "enmap_potsdam_64x64.hdr"
+
+# A shell that starts pytest in the background (`cmd &`) hands it SIGINT ignored, and the
+# interrupt tests would then never see their Ctrl-C: give them Python's default handler.
+if signal.getsignal(signal.SIGINT) is signal.SIG_IGN:
+    signal.signal(signal.SIGINT, signal.default_int_handler)
 
 
 def shared_data_dir() -> Path | None:

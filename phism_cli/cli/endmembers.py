@@ -11,7 +11,7 @@ import typer
 
 from phism_cli.cli import options as opt
 from phism_cli.cli.aliases import with_aliases
-from phism_cli.cli.common import emit_json, outputs, progress_bar, say
+from phism_cli.cli.common import emit_json, outputs, progress_bar, require_plotting, say
 from phism_cli.cli.scene_options import with_scene_options
 from phism_cli.errors import PhismError, no_valid_pixels
 from phism_cli.text import plural
@@ -53,9 +53,12 @@ def check_scene_fits(src: Scene, n_endmembers: int) -> np.ndarray:
     if n_endmembers > src.count:
         raise PhismError(f"-k {n_endmembers}: {src.path} has only {src.count} bands, so at "
                          f"most {src.count} endmembers can be told apart; give a smaller -k")
-    bands = src.band_indices
-    check_axis(wavelength_nm, f"{src.path}: the scene's wavelengths",
-               lambda i: f"band {bands[i] + 1}")
+    import numpy as np
+
+    # the library is written in wavelength order, so overlapping detectors are no error
+    order = np.argsort(wavelength_nm, kind="stable")
+    check_axis(np.unique(wavelength_nm), f"{src.path}: the scene's wavelengths",
+               lambda i: f"band {src.band_indices[order[i]] + 1}")
     return wavelength_nm
 
 
@@ -119,6 +122,8 @@ def endmembers(
     max_pixels: Annotated[int, typer.Option(
         "--max-pixels", min=2, help="Most valid pixels sampled (uniformly) from SCENE to "
         "search.")] = 100_000,
+    plot: Annotated[Path | None, typer.Option(
+        "--plot", help="PNG of the endmember spectra.")] = None,
     seed: opt.Seed = 0,
     tile_size: opt.TileSize = 256,
     threads: opt.Threads = None,
@@ -129,24 +134,37 @@ def endmembers(
 ) -> None:
     """Find K endmembers (the purest pixels) in SCENE and write them as a spectral library."""
     opt.apply_threads(threads)
+    from phism_cli.io.png import is_phism_png
     from phism_cli.io.scene import open_scene
     from phism_cli.io.spectral_tables import SpectralTable
+    from phism_cli.plots.common import check_png_name
 
     start = time.perf_counter()
     check_library_name(output)
+    check_png_name(plot)
+    if plot is not None:
+        require_plotting("--plot")
     src = open_scene(scene, **scene_options)
     with src:
         wavelength_nm = check_scene_fits(src, n_endmembers)
         with outputs(overwrite, src.source_files, quiet) as out:
             write_table = reserve_library(out, output)
+            plot_out = None if plot is None else out.add(plot, recognise=is_phism_png)
             pixels = sample_scene(src, max_pixels, seed, tile_size, quiet)
             spectra = extract(src, pixels, method, n_endmembers, seed)
             names = [f"em{i + 1}" for i in range(n_endmembers)]
-            table = SpectralTable(wavelength_nm, "wavelength_nm", names, spectra)
+            table = SpectralTable(wavelength_nm, "wavelength_nm", names, spectra).in_axis_order()
             write_table(table)
+            if plot_out is not None:
+                from phism_cli.plots.common import scene_unit
+                from phism_cli.plots.library import plot_library
+
+                plot_library(spectra, wavelength_nm, names, plot_out.tmp, scene_unit(src),
+                             f"{n_endmembers} endmembers by {method} from {src.path.name}")
     say(f"wrote {output}: {n_endmembers} endmembers by {method} from "
         f"{plural(len(pixels), 'sampled pixel')}", quiet)
     if json_out:
         emit_json({"output": str(output), "method": method, "n_endmembers": n_endmembers,
                    "names": names, "pixels_sampled": len(pixels),
+                   "plot": None if plot is None else str(plot),
                    "seconds": time.perf_counter() - start})

@@ -168,10 +168,11 @@ def fuse(
                                          ref, quicklook, tile_size,
                                          on_tile=lambda n: progress.advance(task, n))
         if plot_out is not None and quicklook is not None:
-            from phism_cli.cli.plotting import plot_fusion
+            from phism_cli.plots.common import scene_unit
+            from phism_cli.plots.fusion import plot_fusion
 
             plot_fusion(quicklook.images, model.endmembers_, hsi.wavelength_nm, plot_out.tmp,
-                        hsi.data_unit)
+                        scene_unit(hsi))
     summary = {"output": str(output), "format": kind, "lowres": str(lowres),
                "highres": str(highres), "ratio": grid.ratio, "height": grid.height,
                "width": grid.width, "bands": hsi.count, "msi_bands": msi.count,

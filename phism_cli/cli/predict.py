@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import time
+from contextlib import AbstractContextManager, nullcontext
 from pathlib import Path
 from typing import TYPE_CHECKING, Annotated, Any
 
@@ -10,7 +11,7 @@ import typer
 
 from phism_cli.cli import batch_options as batch_opt
 from phism_cli.cli import options as opt
-from phism_cli.cli.common import outputs, progress_bar, say
+from phism_cli.cli.common import outputs, progress_bar, require_plotting, say
 from phism_cli.cli.scene_options import with_scene_options
 from phism_cli.errors import PhismError, no_valid_pixels
 
@@ -18,25 +19,6 @@ if TYPE_CHECKING:
     from phism_cli.heads.xgb import Head
     from phism_cli.io.features import FeatureSource
     from phism_cli.io.rasters import RasterSpec
-
-_CLASS_DTYPES = ("uint8", "uint16", "int16", "int32")
-
-
-def class_map_encoding(class_values: list[int], ignore_label: int) -> tuple[str, int]:
-    """The smallest integer type holding every class and a nodata value: the ignore label
-    when it is not a class, else the type's largest value."""
-    import numpy as np
-
-    for dtype in _CLASS_DTYPES:
-        info = np.iinfo(dtype)
-        if min(class_values) < info.min or max(class_values) > info.max:
-            continue
-        for nodata in (ignore_label, info.max):
-            if info.min <= nodata <= info.max and nodata not in class_values:
-                return dtype, int(nodata)
-    raise ValueError(f"class values {min(class_values)}..{max(class_values)} leave no "
-                     "room for a nodata value in int32")
-
 
 @with_scene_options
 def predict(
@@ -48,6 +30,12 @@ def predict(
     proba: Annotated[bool, typer.Option(
         "--proba", help="Add one probability band per class after the class band (the "
         "file is then float32 with NaN nodata).")] = False,
+    labels: Annotated[Path | None, typer.Option(
+        "--labels", "-l", help="Class raster on the same grid: report OA, AA and kappa of the "
+        "class map against it (and draw the confusion matrix with --plot).")] = None,
+    plot: Annotated[Path | None, typer.Option(
+        "--plot", help="PNG of the class map with its legend (or the regression maps).")]
+    = None,
     tile_size: opt.TileSize = 256,
     device: opt.Device = "cpu",
     threads: opt.Threads = None,
@@ -72,14 +60,27 @@ def predict(
         open_features,
         trained_band_selection,
     )
+    from phism_cli.io.labels import check_aligned
+    from phism_cli.io.png import is_phism_png
     from phism_cli.io.rasters import RasterWriter, is_phism_raster, output_kind
-    from phism_cli.pipeline.batch import plan_outputs
-    from phism_cli.pipeline.predict import predict_raster
+    from phism_cli.pipeline.batch import is_batch_output, plan_outputs
+    from phism_cli.pipeline.predict import TRAINING_NOTE, Agreement, predict_raster
+    from phism_cli.plots.common import check_png_name
     from phism_cli.threads import configured_threads
+
+    check_png_name(plot)
+    if (labels or plot) and is_batch_output(output, len(features)):
+        raise PhismError(f"{'--labels' if labels else '--plot'} names one file, for one class "
+                         "map; predict the FEATURES one by one to use it")
+    if plot is not None:
+        require_plotting("--plot")
 
     geotiff = opt.geotiff_options(creation_options, cog,
                                   *(j.output for j in plan_outputs(features, output, ".tif")))
     head, meta = load_head(head_path)
+    if labels is not None and not isinstance(head, ClassifierHead):
+        raise PhismError(f"--labels {labels}: compares a class map with labels; {head_path} "
+                         f"is a {meta['task']} head")
     head.to(device, n_jobs=configured_threads())
     trained_on = meta["features"]
     if proba and not isinstance(head, ClassifierHead):
@@ -90,31 +91,57 @@ def predict(
         start = time.perf_counter()
         kind = output_kind(output)
         with open_features(source_path, **trained_band_selection(trained_on, scene_options)
-                           ) as source, \
-                outputs(overwrite, [source_path, head_path, *source.files], quiet) as out:
+                           ) as source, _labels(labels) as truth, \
+                outputs(overwrite, [source_path, head_path, *source.files, *filter(None, [labels])],
+                        quiet) as out:
             check_features_match(trained_on, source, head_path)
+            agreement = None
+            if truth is not None:
+                check_aligned(truth, source.path, source.height, source.width, source.crs,
+                              source.transform)
+                agreement = Agreement(truth, int(meta.get("ignore_label", 0)),
+                                      meta.get("training", {}).get("labels"))
             spec, nodata = _output_spec(source, head, meta, head_path, proba, tile_size)
             spec = spec.with_options(**geotiff)
             target = out.add(output, recognise=is_phism_raster)
+            plot_out = None if plot is None else out.add(plot, recognise=is_phism_png)
             with RasterWriter(target.tmp, spec, kind, name=output) as writer, \
                     progress_bar(quiet) as progress:
                 task = progress.add_task("predicting", total=source.height * source.width)
                 counts = predict_raster(source, head, writer, len(spec.channel_names), nodata,
                                         proba=proba, tile_size=tile_size,
-                                        on_tile=lambda n: progress.advance(task, n))
+                                        on_tile=lambda n: progress.advance(task, n),
+                                        agreement=agreement)
                 if counts["valid_pixels"] == 0:
                     raise no_valid_pixels(source_path)
+            scores = None if agreement is None else agreement.metrics(head.classes_.tolist())
+            if plot_out is not None:
+                from phism_cli.plots.classes import plot_predictions
+
+                plot_predictions(plot_out.tmp, target.tmp, meta, nodata, scores,
+                                 f"{head_path.name} on {source_path.name}")
         say(f"wrote {output}: {counts['valid_pixels']} of {counts['pixels']} pixels predicted",
             quiet)
+        if scores is not None:
+            say(f"against {labels}: OA {100 * scores['oa']:.1f} %, AA {100 * scores['aa']:.1f} %,"
+                f" kappa {scores['kappa']:.3f} over {scores['n_test']} labelled pixels"
+                f"{TRAINING_NOTE if scores['includes_training_labels'] else ''}", quiet)
         return {"output": str(output), "format": kind, "head": str(head_path),
                 "task": meta["task"], "bands": spec.channel_names, "dtype": spec.dtype,
                 "nodata": None if np.isnan(nodata) else int(nodata), **counts,
                 "crs": None if source.crs is None else source.crs.to_string(),
+                "agreement": scores, "plot": None if plot is None else str(plot),
                 "seconds": time.perf_counter() - start}
 
     batch_opt.run_per_scene(features, output, ".tif", predict_one, overwrite=overwrite,
                             skip_existing=skip_existing, fail_fast=fail_fast,
                             json_out=json_out, json_lines=json_lines, quiet=quiet)
+
+
+def _labels(path: Path | None) -> AbstractContextManager:
+    from phism_cli.io.labels import LabelRaster
+
+    return nullcontext() if path is None else LabelRaster(path)
 
 
 def _output_spec(source: FeatureSource, head: Head, meta: dict[str, Any], head_path: Path,
@@ -123,6 +150,7 @@ def _output_spec(source: FeatureSource, head: Head, meta: dict[str, Any], head_p
     from phism_cli.heads.xgb import ClassifierHead
     from phism_cli.io.files import file_sha256
     from phism_cli.io.rasters import RasterSpec
+    from phism_cli.pipeline import predict as predict_pipeline
 
     metadata = {"format": "phism-prediction", "format_version": 1, "phism_version": __version__,
                 "task": meta["task"], "head": str(head_path),
@@ -149,7 +177,7 @@ def _output_spec(source: FeatureSource, head: Head, meta: dict[str, Any], head_p
                           channel_units=[""] + ["1"] * len(head.classes_),
                           metadata=metadata, **common), float("nan")
     try:
-        dtype, nodata = class_map_encoding([c["value"] for c in classes],
+        dtype, nodata = predict_pipeline.class_map_encoding([c["value"] for c in classes],
                                            int(meta.get("ignore_label", 0)))
     except (ValueError, TypeError) as exc:
         raise PhismError(f"{head_path}: {exc}") from None

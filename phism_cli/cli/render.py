@@ -50,7 +50,10 @@ def render(
     reference: Annotated[Path | None, typer.Option(
         "--reference", help="The encoded scene: report psnr_db and sam_deg against it.")] = None,
     plot: Annotated[Path | None, typer.Option(
-        "--plot", help="PNG with a few pixels' spectra and their components.")] = None,
+        "--plot", help="PNG of a few pixels' spectra, components and error.")] = None,
+    plot_pixels: Annotated[str | None, typer.Option(
+        "--plot-pixels", metavar="R,C;R,C", help="--plot these pixels (0-based row,col); "
+        "default: 4 spanning the scene's spectra (k-means).")] = None,
     model: Annotated[Path | None, typer.Option(
         "--model", "-m", help="The encoder file: needed only for latents of a conventional "
         "autoencoder (fit-encoder --decoder mlp), whose decoder has weights.")] = None,
@@ -82,9 +85,14 @@ def render(
     if is_batch_output(output, len(latents)) and (reference or plot):
         raise PhismError(f"{'--reference' if reference else '--plot'} names one file, for "
                          "one latent map; render the latent maps one by one to use it")
+    from phism_cli.plots.common import check_png_name
+    from phism_cli.plots.spectra import check_pixels, parse_pixels
+
+    check_png_name(plot)
+    if plot_pixels is not None and plot is None:
+        raise PhismError(f"--plot-pixels {plot_pixels!r} chooses the pixels of --plot; give it")
+    pixels = None if plot_pixels is None else parse_pixels(plot_pixels)
     if plot is not None:
-        if plot.suffix.lower() != ".png":
-            raise PhismError(f"--plot {plot}: name the picture *.png")
         require_plotting("--plot")
 
     def render_one(latents: Path, output: Path) -> dict[str, object]:
@@ -102,6 +110,8 @@ def render(
                                  f"those its renderer describes ({len(renderer.channel_names)}); "
                                  "the latent map is damaged, encode again")
             n_bands = len(renderer.band_mean)
+            if pixels is not None:
+                check_pixels(pixels, reader.height, reader.width, str(plot_pixels))
             ref = None
             if reference is not None:
                 ref = stack.enter_context(open_scene(reference, **scene_options))
@@ -123,10 +133,12 @@ def render(
                     raise PhismError(f"--reference {reference}: no pixel is valid in both it and "
                                      f"{latents}, so nothing can be compared; nothing was written")
             if plot_out is not None:
-                from phism_cli.cli.plotting import plot_pixel_spectra
+                from phism_cli.plots.common import scene_unit
+                from phism_cli.plots.spectra import plot_pixel_spectra
 
-                plot_pixel_spectra(reader, renderer, ref, plot_out.tmp,
-                                   unit=(spec.channel_units or [None])[0])
+                plot_pixel_spectra(reader, renderer, ref, plot_out.tmp, pixels,
+                                   (spec.channel_units or [None])[0] or scene_unit(ref),
+                                   None if ref is None else metrics.maximum - metrics.minimum)
         summary: dict[str, object] = {"output": str(output), "format": kind, "bands": n_bands,
                                       "height": reader.height, "width": reader.width,
                                       "rendered_pixels": metrics.rendered}

@@ -165,7 +165,7 @@ def train_head(
 def _split_plotter(sources: list, path: Path) -> Callable:
     """Draws the split (`--split-plot`) once the pipeline has made it."""
     def plot(pixels: object, split: object) -> None:
-        from phism_cli.cli.plotting import plot_split
+        from phism_cli.plots.splits import plot_split
 
         plot_split(pixels, split, [(s.height, s.width) for s in sources],
                    [s.path.name for s in sources], path)

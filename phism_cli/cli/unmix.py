@@ -10,7 +10,7 @@ import typer
 
 from phism_cli.cli import options as opt
 from phism_cli.cli.aliases import with_aliases
-from phism_cli.cli.common import emit_json, outputs, progress_bar, say
+from phism_cli.cli.common import emit_json, outputs, progress_bar, require_plotting, say
 from phism_cli.cli.scene_options import with_scene_options
 from phism_cli.errors import PhismError
 
@@ -90,6 +90,8 @@ def unmix(
     net_steps: Annotated[int, typer.Option(
         "--net-steps", min=1, help="net/hybrid: training batches of rendered mixtures.")]
     = 3000,
+    plot: Annotated[Path | None, typer.Option(
+        "--plot", help="PNG of the library and the abundance maps (scenes).")] = None,
     seed: opt.Seed = 0,
     tile_size: opt.TileSize = 256,
     device: opt.Device = "auto",
@@ -111,6 +113,7 @@ def unmix(
     from phism_cli.model.estimator import resolve_device
     from phism_cli.pipeline import unmix_files as files
     from phism_cli.pipeline.unmix import build_mixing
+    from phism_cli.plots.library import check_unmix_plot, plot_unmix, reserve_plot
 
     start = time.perf_counter()
     if library is None:  # required, but its old spelling -l may give it (see with_aliases)
@@ -123,6 +126,9 @@ def unmix(
         raise PhismError(f"{output}: abundances of a spectra table are written as CSV; name "
                          "the output *.csv")
     kind = "csv" if table_input else output_kind(output)
+    if plot is not None:
+        check_unmix_plot(plot, table_input)
+        require_plotting("--plot")
     geotiff = opt.geotiff_options(creation_options, cog, output)
     if method in ("abs", "hybrid") and dispersion is None:
         say(f"note: --method {method} without --dispersion has no physics to move; it "
@@ -164,6 +170,7 @@ def unmix(
         src = open_scene(source, **scene_options)
         with src, outputs(overwrite, [*inputs, *src.source_files], quiet) as out:
             abundances_out = out.add(output, recognise=is_phism_raster)
+            plot_out = None if plot is None else reserve_plot(out, plot)
             params_file = None if params_out is None else \
                 out.add(params_out, recognise=is_unmix_csv)
             setup = prepare(files.scene_wavelengths(src), "wavelength_nm")
@@ -174,6 +181,8 @@ def unmix(
                     src, unmixer, setup, abundances_out.tmp, output, kind, tile_size,
                     params_file and params_file.tmp, geotiff=geotiff,
                     on_tile=lambda n: progress.advance(task, n))
+            if plot_out is not None:
+                plot_unmix(lib, abundances_out.tmp, plot_out.tmp, src, method)
     seconds = time.perf_counter() - start
     work_seconds = time.perf_counter() - work_start
     say(f"wrote {output}: {summary['n_spectra']} spectra unmixed with {method}, mean rms "

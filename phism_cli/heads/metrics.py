@@ -23,7 +23,12 @@ def classification_metrics(y_true: np.ndarray, y_pred: np.ndarray,
                            classes: Sequence[int]) -> dict[str, Any]:
     """OA, AA (mean recall over the classes present in `y_true`; a class the head never
     saw in training is never predicted, so it counts as wrong), kappa, per-class recall."""
-    matrix = confusion_matrix(y_true, y_pred, classes)
+    return confusion_metrics(confusion_matrix(y_true, y_pred, classes), classes)
+
+
+def confusion_metrics(matrix: np.ndarray, classes: Sequence[int]) -> dict[str, Any]:
+    """`classification_metrics` from a (C, C) confusion matrix (rows true, columns predicted)."""
+    matrix = np.asarray(matrix, dtype=np.int64)
     total = int(matrix.sum())
     support = matrix.sum(axis=1)
     present = support > 0

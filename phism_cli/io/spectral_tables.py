@@ -159,6 +159,19 @@ class SpectralTable:
         mine = self.wavelength_nm()
         return other.shape == mine.shape and bool(np.allclose(mine, other, rtol=1e-6, atol=0))
 
+    def in_axis_order(self) -> SpectralTable:
+        """This table with its positions increasing: a scene's bands in band order may turn
+        back where two detectors overlap (EnMAP's VNIR ends above where its SWIR starts), which
+        a table's axis may not. A position given twice keeps the mean of its values."""
+        positions, inverse = np.unique(self.axis, return_inverse=True)
+        if len(positions) == len(self.axis) and np.all(np.diff(self.axis) > 0):
+            return self
+        counts = np.bincount(inverse, minlength=len(positions))
+        sums = np.zeros((len(self.names), len(positions)))
+        np.add.at(sums, (slice(None), inverse), self.spectra)
+        return SpectralTable(positions, self.axis_unit, list(self.names), sums / counts,
+                             self.path)
+
     def resampled(self, axis: np.ndarray | Sequence[float], axis_unit: str,
                   what: str = "the target axis") -> SpectralTable:
         """Every spectrum linearly interpolated (in nm) onto `axis`, given in `axis_unit`.

@@ -22,8 +22,8 @@ class TargetTable:
         """Rows for `field_ids`: (index into field_ids found in the table, their values)."""
         row_of = {fid: i for i, fid in enumerate(self.ids)}
         found = [i for i, fid in enumerate(field_ids) if fid in row_of]
-        return np.asarray(found, dtype=np.int64), \
-            self.values[[row_of[field_ids[i]] for i in found]].reshape(len(found), -1)
+        rows = np.asarray([row_of[field_ids[i]] for i in found], dtype=np.int64)
+        return np.asarray(found, dtype=np.int64), self.values[rows]
 
 
 def normalise_id(value: str) -> str:

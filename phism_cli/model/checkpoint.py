@@ -24,6 +24,7 @@ from phism_cli.model.encoder_file import (
     FORMAT,
     FORMAT_VERSION,
     META_KEY,
+    fitted_source_bands,
     read_encoder_metadata,
 )
 from phism_cli.model.estimator import DECODERS, LR_SCHEDULES, PhismEncoder, TrainingSummary
@@ -159,20 +160,6 @@ def _with_training(encoder: Encoder, meta: dict[str, Any],
     meta["sha256"] = file_sha256(path)
     encoder.source_bands_ = fitted_source_bands(meta, encoder.n_bands_)
     return encoder, meta
-
-
-def fitted_source_bands(meta: dict[str, Any], n_bands: int) -> list[int] | None:
-    """The 1-based numbers, in its training file, of the bands a model was fitted on: listed
-    (`bands_used`), or worked out from the file's bad-band mask; None when not recorded."""
-    listed = meta.get("bands_used")
-    if isinstance(listed, list) and len(listed) == n_bands and \
-            all(isinstance(b, int) and not isinstance(b, bool) and b >= 1 for b in listed):
-        return listed
-    mask = meta.get("good_band_mask")
-    if not isinstance(mask, list) or not all(m in (0, 1) for m in mask):
-        return None
-    used = [i + 1 for i, good in enumerate(mask) if good or not meta.get("bad_bands_dropped")]
-    return used if len(used) == n_bands else None
 
 
 def _pca_from_metadata(config: dict[str, Any], renderer: dict[str, Any]) -> PcaEncoder:

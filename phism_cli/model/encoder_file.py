@@ -113,3 +113,17 @@ def is_phism_encoder(path: Path) -> bool:
     except PhismError:
         return False
     return True
+
+
+def fitted_source_bands(meta: dict[str, Any], n_bands: int | None) -> list[int] | None:
+    """The 1-based numbers, in its training file, of the bands a model was fitted on: listed
+    (`bands_used`), or worked out from the file's bad-band mask; None when not recorded."""
+    listed = meta.get("bands_used")
+    if isinstance(listed, list) and len(listed) == n_bands and \
+            all(isinstance(b, int) and not isinstance(b, bool) and b >= 1 for b in listed):
+        return listed
+    mask = meta.get("good_band_mask")
+    if not isinstance(mask, list) or not all(m in (0, 1) for m in mask):
+        return None
+    used = [i + 1 for i, good in enumerate(mask) if good or not meta.get("bad_bands_dropped")]
+    return used if len(used) == n_bands else None

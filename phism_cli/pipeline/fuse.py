@@ -77,7 +77,10 @@ class Quicklook:
                   for name in ("hsi", "msi", "fused")}
         return cls(step, hsi_bands, msi_bands, images)
 
-    def add(self, window: Window, hsi: np.ndarray, msi: np.ndarray, fused: np.ndarray) -> None:
+    def add(self, window: Window, hsi: np.ndarray, msi: np.ndarray, fused: np.ndarray,
+            truth: np.ndarray | None = None) -> None:
+        """Keep the picked pixels; with `truth` (the reference), also their RMSE (fused vs
+        reference over the bands, NaN where either has no data) as image "rmse"."""
         first_row = -window.row_off % self.step
         first_col = -window.col_off % self.step
         rows = slice((window.row_off + first_row) // self.step,
@@ -88,6 +91,13 @@ class Quicklook:
         self.images["msi"][rows, cols] = msi[pick][..., self.msi_bands]
         self.images["fused"][rows, cols] = fused[pick][..., self.hsi_bands]
         self.images["hsi"][rows, cols] = hsi[pick][..., self.hsi_bands]
+        if truth is not None:
+            if "rmse" not in self.images:
+                self.images["rmse"] = np.full(self.images["fused"].shape[:2], np.nan,
+                                              dtype=np.float32)
+            with np.errstate(invalid="ignore"):
+                error = np.sqrt(np.mean((fused[pick] - truth[pick]) ** 2, axis=-1))
+            self.images["rmse"][rows, cols] = error
 
 
 def fuse_scene(hsi: Scene, msi: Scene, grid: FusionGrid, model: FusionModel,
@@ -128,12 +138,13 @@ def fuse_scene(hsi: Scene, msi: Scene, grid: FusionGrid, model: FusionModel,
             abundance_writer.write(window, abundances)
         checks.lowres.update(lowres.reshape(-1, hsi.count),
                              block_mean(fused, ratio).reshape(-1, hsi.count))
+        truth = None
         if reference is not None and checks.reference is not None:
             truth = reference.read(window)
             both = valid & valid_mask(truth)
             checks.reference.update(truth[both], fused[both])
         if quicklook is not None:
-            quicklook.add(window, _repeat(lowres, ratio), msi_block, fused)
+            quicklook.add(window, _repeat(lowres, ratio), msi_block, fused, truth)
         if on_tile is not None:
             on_tile(window.height * window.width)
     if checks.fused_pixels == 0:

@@ -26,6 +26,7 @@ from phism_cli.pipeline.labelled import (
     source_mean,
 )
 from phism_cli.pipeline.reporter import Reporter
+from phism_cli.text import plural
 
 SplitCallback = Callable[[LabelledPixels, Split], None]
 
@@ -167,8 +168,13 @@ def train_regressor(sources: Sequence[FeatureSource], rasters: Sequence[LabelRas
     present = set(field_ids)
     missing = [table_id for table_id in table.ids if table_id not in present]
     if len(found) < 2:
-        raise PhismError(f"only {len(found)} field(s) have both valid pixels and a row in the "
-                         "targets table; check --fields or the file names against the ids")
+        shown = ", ".join(field_ids[:5]) + (", ..." if len(field_ids) > 5 else "")
+        verb = "has" if len(found) == 1 else "have"
+        raise PhismError(f"only {plural(len(found), 'field')} {verb} both valid pixels and a "
+                         "row in the targets table (fields found: "
+                         f"{shown or 'none'}; table ids: {', '.join(table.ids[:5])}"
+                         f"{', ...' if len(table.ids) > 5 else ''}); at least 2 are needed: "
+                         "check --fields or the file names against the ids")
     features = means[found]
     unknown = [t for t in baselines if t not in table.names]
     if unknown:

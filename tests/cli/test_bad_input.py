@@ -338,6 +338,12 @@ def _targets_not_numbers(kit: Kit, tmp: Path) -> list[object]:
             "-o", tmp / "h.ubj"]
 
 
+def _targets_match_no_field(kit: Kit, tmp: Path) -> list[object]:
+    (tmp / "t.csv").write_text("field,clay\nplotA,1.5\nplotB,2.5\n")
+    return ["train-head", kit.latents, "--task", "regression", "--targets", tmp / "t.csv",
+            "-o", tmp / "h.ubj"]
+
+
 def _labels_envi_lookup(kit: Kit, tmp: Path) -> list[object]:
     from tests.conftest import write_envi
 
@@ -781,6 +787,24 @@ CASES = [
         r"\*.ubj"),
     Case("plot named .jpg", lambda kit, tmp: [
         "render", kit.latents, "-o", tmp / "r.tif", "--plot", tmp / "p.jpg"], 1, r"\*.png"),
+    Case("endmembers plot named .svg", lambda kit, tmp: [
+        "endmembers", kit.header, "-k", "2", "-o", tmp / "l.csv", "--plot", tmp / "p.svg"], 1,
+        r"\*.png"),
+    Case("plot pixel outside the map", lambda kit, tmp: [
+        "render", kit.latents, "-o", tmp / "r.tif", "--plot", tmp / "p.png", "--plot-pixels",
+        "2,2;0,8"], 1, "pixel row 0, col 8 is outside the 8 x 8 latent map"),
+    Case("plot pixels not pairs", lambda kit, tmp: [
+        "render", kit.latents, "-o", tmp / "r.tif", "--plot", tmp / "p.png", "--plot-pixels",
+        "2 2"], 1, "give ROW,COL pairs"),
+    Case("plot pixels without --plot", lambda kit, tmp: [
+        "render", kit.latents, "-o", tmp / "r.tif", "--plot-pixels", "1,1"], 1,
+        "chooses the pixels of --plot"),
+    Case("predict labels misaligned", lambda kit, tmp: [
+        "predict", kit.latents, "-H", kit.head, "-o", tmp / "c.tif", "--labels",
+        _labels_misaligned(kit, tmp)[3]], 1, "labels must be on the same grid"),
+    Case("predict plot for many maps", lambda kit, tmp: [
+        "predict", kit.latents, kit.latents_tif, "-H", kit.head, "-o", tmp, "--plot",
+        tmp / "p.png"], 1, "predict the FEATURES one by one"),
     # Scenes without a valid pixel
     Case("scene all nodata", scene_values(lambda c: np.full_like(c, -9999.0)), 1,
          "no valid pixel"),
@@ -820,6 +844,8 @@ CASES = [
     Case("labels misaligned", _labels_misaligned, 1, "same grid"),
     Case("labels lookup text", _labels_envi_lookup, 1, "'class lookup'"),
     Case("targets not numbers", _targets_not_numbers, 1, "'abc' is not a number"),
+    Case("targets match no field", _targets_match_no_field, 1,
+         "only 0 fields have both valid pixels and a row in the targets table"),
 ]
 
 
