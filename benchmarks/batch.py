@@ -45,7 +45,7 @@ def aviris_crops(folder: Path) -> list[Path]:
     from rasterio.windows import Window
 
     sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
-    from phism_cli.io.scene import open_scene
+    from phism_cli.io.scene_formats import open_scene
 
     scene = open_scene(data_root() / "aviris_ng/topoflux/ang20160910t185702_2rdn_img.hdr",
                        keep_bad_bands=True)

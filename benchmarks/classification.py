@@ -60,10 +60,10 @@ from phism_cli.heads.splits import Split, block_folds, random_split
 from phism_cli.heads.xgb import ClassifierHead
 from phism_cli.io.features import SpectraFeatures
 from phism_cli.io.labels import LabelRaster
-from phism_cli.io.scene import open_scene
+from phism_cli.io.scene_formats import open_scene
 from phism_cli.model import PhismEncoder
 from phism_cli.pipeline.labelled import LabelledPixels, collect_labelled_pixels
-from phism_cli.pipeline.pixels import valid_mask
+from phism_cli.pixels import valid_mask
 
 DEFAULT_OUT = Path(__file__).resolve().parent / "results" / "classification.md"
 

@@ -59,8 +59,9 @@ from fusion_baselines import bicubic_upsample, cnmf_fuse  # noqa: E402
 
 from phism_cli.errors import PhismError  # noqa: E402
 from phism_cli.forward.response import SpectralResponse, response_from_curves  # noqa: E402
+from phism_cli.forward.spatial import block_mean  # noqa: E402
 from phism_cli.inversion.fusion import fusion_model  # noqa: E402
-from phism_cli.io.scene import open_scene  # noqa: E402
+from phism_cli.io.scene_formats import open_scene  # noqa: E402
 from phism_cli.io.srf import read_response  # noqa: E402
 from phism_cli.pipeline.degrade import (  # noqa: E402
     default_psf_sigma,
@@ -68,7 +69,6 @@ from phism_cli.pipeline.degrade import (  # noqa: E402
     spatial_degrade,
 )
 from phism_cli.pipeline.quality import FusionQuality  # noqa: E402
-from phism_cli.pipeline.resample import block_mean  # noqa: E402
 
 DEFAULT_OUT = Path(__file__).resolve().parent / "results" / "fusion.md"
 SCENES = ("indian_pines", "potsdam", "samson", "topoflux")

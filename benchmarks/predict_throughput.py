@@ -25,7 +25,7 @@ import rasterio
 from common import fmt, machine, write_results
 from throughput import dir_size, parse_size, phism_command, run_measured, write_scene
 
-from phism_cli.io.scene import open_scene
+from phism_cli.io.scene_formats import open_scene
 
 DEFAULT_OUT = Path(__file__).resolve().parent / "results" / "predict_throughput.md"
 

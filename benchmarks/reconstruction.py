@@ -63,7 +63,7 @@ from phism_cli.inversion.refine import (  # noqa: E402
 from phism_cli.io import open_scene  # noqa: E402
 from phism_cli.model import PhismEncoder  # noqa: E402
 from phism_cli.pipeline.metrics import ReconstructionMetrics  # noqa: E402
-from phism_cli.pipeline.pixels import valid_mask  # noqa: E402
+from phism_cli.pixels import valid_mask  # noqa: E402
 
 DEFAULT_OUT = Path(__file__).resolve().parent / "results" / "reconstruction.md"
 

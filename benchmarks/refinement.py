@@ -41,7 +41,7 @@ from phism_cli.inversion.refine import LatentRefiner, refine_batch_size  # noqa:
 from phism_cli.io import open_scene  # noqa: E402
 from phism_cli.model import PhismEncoder  # noqa: E402
 from phism_cli.model.estimator import psnr_db  # noqa: E402
-from phism_cli.pipeline.pixels import valid_mask  # noqa: E402
+from phism_cli.pixels import valid_mask  # noqa: E402
 
 DEFAULT_OUT = Path(__file__).resolve().parent / "results" / "refinement.md"
 BATCH = refine_batch_size("cpu")

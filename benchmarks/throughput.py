@@ -66,7 +66,7 @@ def phism_command() -> list[str]:
     exe = Path(sys.executable).with_name("phism")
     if exe.is_file():
         return [str(exe)]
-    return [sys.executable, "-c", "from phism_cli.cli.app import main; main()"]
+    return [sys.executable, "-c", "from phism_cli.cli.main import main; main()"]
 
 
 # -- synthetic scenes -----------------------------------------------------------------------
@@ -247,7 +247,7 @@ def scene_shape(size: tuple[int, int] | float, bands: int, int16_from: float
 # The real command line in a child, with encode's overlap on or off (first argument 1/0).
 ENCODE_DRIVER = ("import sys; from phism_cli.pipeline import encode; "
                  "encode.OVERLAP = sys.argv.pop(1) == '1'; "
-                 "from phism_cli.cli.app import main; main(sys.argv[1:])")
+                 "from phism_cli.cli.main import main; main(sys.argv[1:])")
 
 
 # -- the bare network, in this process ------------------------------------------------------
@@ -268,11 +268,11 @@ def bare_network(model: Path, header: Path, batch: int, n_pixels: int, repeats: 
     import torch
     from rasterio.windows import Window
 
-    from phism_cli.io.scene import open_scene
+    from phism_cli.io.scene_formats import open_scene
     from phism_cli.model.checkpoint import load_encoder
     from phism_cli.model.network import PhismAutoencoder
     from phism_cli.pipeline.encode import valid_rows
-    from phism_cli.pipeline.pixels import valid_mask
+    from phism_cli.pixels import valid_mask
 
     encoder, _ = load_encoder(model)
     encoder.to("cpu")

@@ -55,10 +55,3 @@ def _root(
 ) -> None:
     """Global options go before the command: phism --debug --threads 2 encode ..."""
     opt.apply_threads(threads)
-
-
-def main(argv: list[str] | None = None) -> None:
-    """Kept for callers of the old entry point; see `phism_cli.cli.main`."""
-    from phism_cli.cli.main import main as entry
-
-    entry(argv)

@@ -73,7 +73,7 @@ def scene_files(scenes: Sequence[Scene]) -> list[Path]:
 
 
 def open_scenes(paths: Sequence[Path], **options: Any) -> list[Scene]:
-    from phism_cli.io.scene import open_scene
+    from phism_cli.io.scene_formats import open_scene
 
     opened: list[Scene] = []
     try:

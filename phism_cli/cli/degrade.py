@@ -106,7 +106,7 @@ def degrade(
     from contextlib import ExitStack
 
     from phism_cli.io.rasters import RasterWriter, is_phism_raster
-    from phism_cli.io.scene import open_scene
+    from phism_cli.io.scene_formats import open_scene
     from phism_cli.io.srf import read_response
     from phism_cli.pipeline import degrade as pipeline
 

@@ -142,7 +142,7 @@ def _encode_fitting_one(scene: Path, output: Path, save_model: Path | None,
     latent map are committed together."""
     from phism_cli.io.files import file_sha256
     from phism_cli.io.rasters import is_phism_raster
-    from phism_cli.io.scene import open_scene
+    from phism_cli.io.scene_formats import open_scene
     from phism_cli.model.checkpoint import save_encoder
     from phism_cli.model.encoder_file import is_phism_encoder
     from phism_cli.pipeline.batch import SceneJob, SceneResult

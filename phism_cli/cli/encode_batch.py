@@ -28,7 +28,7 @@ def fit_batch_encoder(jobs: list[SceneJob], path: Path, encoder: Encoder,
     """Fit one encoder on a sample of every scene that opens and save it at `path` before
     any scene is encoded; with --resume or --skip-existing an encoder already there is
     reused. Scenes that do not open are failed results; returns the path and the others."""
-    from phism_cli.io.scene import open_scene
+    from phism_cli.io.scene_formats import open_scene
     from phism_cli.model.checkpoint import save_encoder
     from phism_cli.model.encoder_file import is_phism_encoder
     from phism_cli.pipeline.batch import FAILED, SceneResult, describe_failure

@@ -135,7 +135,7 @@ def endmembers(
     """Find K endmembers (the purest pixels) in SCENE and write them as a spectral library."""
     opt.apply_threads(threads)
     from phism_cli.io.png import is_phism_png
-    from phism_cli.io.scene import open_scene
+    from phism_cli.io.scene_formats import open_scene
     from phism_cli.io.spectral_tables import SpectralTable
     from phism_cli.plots.common import check_png_name
 

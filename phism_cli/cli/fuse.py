@@ -90,7 +90,7 @@ def fuse(
     from phism_cli.inversion.fusion import fusion_model
     from phism_cli.io.png import is_phism_png
     from phism_cli.io.rasters import RasterWriter, is_phism_raster, output_kind
-    from phism_cli.io.scene import open_scene
+    from phism_cli.io.scene_formats import open_scene
     from phism_cli.io.spectral_tables import is_spectral_table_csv
     from phism_cli.io.srf import response_for_scene
     from phism_cli.model.estimator import resolve_device

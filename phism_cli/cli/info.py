@@ -38,7 +38,7 @@ def info(
     if model_kind is not None:
         _model_info(scene, model_kind, json_out)
         return
-    from phism_cli.io.scene import open_scene
+    from phism_cli.io.scene_formats import open_scene
     from phism_cli.pipeline.latent_summary import is_latent_map
     from phism_cli.pipeline.output_summary import is_phism_output
 

@@ -8,7 +8,7 @@ from typing import Annotated, Any
 
 import typer
 
-# The registered bases (phism_cli.model.bases.BASES); a test keeps the two in step.
+# The registered bases (phism_cli.forward.bases.BASES); a test keeps the two in step.
 BASIS_NAMES = ("skewnormal", "gaussian")
 # --basis also takes pca: principal components (phism_cli.model.pca), no spectral basis.
 ENCODER_BASES = (*BASIS_NAMES, "pca")

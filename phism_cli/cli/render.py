@@ -76,7 +76,7 @@ def render(
 
     from phism_cli.io.png import is_phism_png
     from phism_cli.io.rasters import RasterReader, RasterWriter, is_phism_raster, output_kind
-    from phism_cli.io.scene import open_scene
+    from phism_cli.io.scene_formats import open_scene
     from phism_cli.pipeline.batch import is_batch_output, plan_outputs
     from phism_cli.pipeline.render import render_latents, rendering_spec
 

@@ -165,7 +165,7 @@ def unmix(
             summary = files.unmix_table_to_csv(table, unmixer, setup, abundances_out.tmp,
                                                params_file and params_file.tmp)
     else:
-        from phism_cli.io.scene import open_scene
+        from phism_cli.io.scene_formats import open_scene
 
         src = open_scene(source, **scene_options)
         with src, outputs(overwrite, [*inputs, *src.source_files], quiet) as out:

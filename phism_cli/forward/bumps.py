@@ -6,7 +6,7 @@ import torch
 from torch import Tensor
 
 from phism_cli.forward.base import ForwardModel, Parameter
-from phism_cli.model.bases import SpectralBasis
+from phism_cli.forward.bases import SpectralBasis
 
 __all__ = ["BumpModel"]
 

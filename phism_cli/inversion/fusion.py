@@ -34,8 +34,8 @@ import torch
 from torch import nn
 
 from phism_cli.errors import PhismError
-from phism_cli.pipeline.pixels import valid_mask
-from phism_cli.pipeline.resample import block_mean, upsample_bilinear
+from phism_cli.forward.spatial import block_mean, upsample_bilinear
+from phism_cli.pixels import valid_mask
 
 if TYPE_CHECKING:
     from phism_cli.forward.response import SpectralResponse

@@ -10,6 +10,10 @@ __all__ = ["Scene", "Window", "open_scene"]
 def __getattr__(name: str) -> Any:
     # Imported on first use, so that light modules of this package (outputs, png, files,
     # envi_header) do not pull numpy, rasterio and GDAL in with them.
+    if name == "open_scene":
+        from phism_cli.io.scene_formats import open_scene
+
+        return open_scene
     if name in __all__:
         from phism_cli.io import scene
 

@@ -26,7 +26,7 @@ import numpy as np
 from rasterio.windows import Window
 
 from phism_cli.errors import SceneError
-from phism_cli.io.scene import Scene, default_band_info
+from phism_cli.io.scene import OpenRequest, Scene, SceneFormat, default_band_info
 
 _ARRAY_SUFFIXES = (".mat", ".npy")
 PIXEL_ORDERS = ("column-major", "row-major")
@@ -350,3 +350,31 @@ class ArrayScene(Scene):
         return {**super().describe(), "variable": self.layout.variable,
                 "layout": self.layout.to_json(), "layout_text": self.layout.describe(),
                 "other_arrays": self.other_arrays}
+
+
+ARRAY_OPTIONS = ("variable", "shape", "layout", "pixel_order")
+
+
+def _listed_count(spec: str | None) -> int | None:
+    """How many values a --wavelengths list gives (None for START:STOP or a file)."""
+    if spec is None or ":" in spec or "," not in spec:
+        return None
+    return len([v for v in spec.split(",") if v.strip()])
+
+
+def open_array(path: Path, request: OpenRequest) -> ArrayScene:
+    """An array scene as --variable, --shape, --layout and --pixel-order say."""
+    options = {key: request.format_options.get(key) for key in ARRAY_OPTIONS}
+    parsed: dict[str, object] = {"variable": options["variable"],
+                                 "pixel_order": options["pixel_order"]}
+    for key, parse in (("shape", parse_shape), ("layout", parse_layout)):
+        if options[key] is not None:
+            try:
+                parsed[key] = parse(str(options[key]))
+            except ValueError as exc:
+                raise SceneError(f"{request.flag_prefix}{key} {exc}") from None
+    return ArrayScene(path, keep_bad_bands=request.keep_bad_bands,
+                      request=ArrayRequest(n_bands=_listed_count(request.wavelengths), **parsed))
+
+
+FORMAT = SceneFormat("MATLAB or NumPy array", is_array_path, open_array, options=ARRAY_OPTIONS)

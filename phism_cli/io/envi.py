@@ -15,7 +15,7 @@ from spectral.io import envi
 
 from phism_cli.errors import SceneError, note
 from phism_cli.io.envi_header import EnviHeader, read_envi_header
-from phism_cli.io.scene import BandInfo, Scene, check_scale
+from phism_cli.io.scene import BandInfo, OpenRequest, Scene, SceneFormat, check_scale
 from phism_cli.io.wavelengths import (
     unit_to_nm_factor,
     wavelength_factor,
@@ -256,3 +256,19 @@ def _unit_factor(header: EnviHeader, wavelengths: list[float],
     if guessed:
         note(f"{header.path}: {guessed} (give --wavelength-unit to say otherwise)")
     return factor
+
+
+def _is_envi(path: Path) -> bool:
+    return find_envi_pair(path) is not None
+
+
+def open_envi(path: Path, request: OpenRequest) -> EnviScene:
+    pair = find_envi_pair(path)
+    if pair is None:
+        raise SceneError(f"{path}: not an ENVI scene (no .hdr header beside it)")
+    return EnviScene(*pair, keep_bad_bands=request.keep_bad_bands,
+                     ignore_wavelengths=request.ignore_wavelengths,
+                     wavelength_unit=request.wavelength_unit)
+
+
+FORMAT = SceneFormat("ENVI", _is_envi, open_envi)

@@ -19,8 +19,9 @@ from rasterio.windows import Window
 from phism_cli.errors import ModelMismatchError
 from phism_cli.io.latent_format import LATENT_FORMAT
 from phism_cli.io.rasters import RasterReader, phism_raster_metadata
-from phism_cli.io.scene import Scene, iter_windows, open_scene
-from phism_cli.pipeline.pixels import valid_mask
+from phism_cli.io.scene import Scene, iter_windows
+from phism_cli.io.scene_formats import open_scene
+from phism_cli.pixels import valid_mask
 
 
 def is_latent_map(path: Path) -> bool:

@@ -14,7 +14,7 @@ from rasterio.errors import NotGeoreferencedWarning, RasterioIOError
 from rasterio.windows import Window
 
 from phism_cli.errors import SceneError, note
-from phism_cli.io.scene import BandInfo, Scene, check_scale
+from phism_cli.io.scene import BandInfo, OpenRequest, Scene, SceneFormat, check_scale
 from phism_cli.io.wavelengths import wavelength_factor, wavelength_from_name
 
 
@@ -187,3 +187,16 @@ def _envi_list(text: str) -> list[float]:
     if text.startswith("["):
         return [float(v) for v in json.loads(text)]
     return [float(v) for v in text.strip("{}").split(",") if v.strip()]
+
+
+def _any_file(path: Path) -> bool:
+    return True  # the last resort: whatever GDAL reads (it says so when it cannot)
+
+
+def open_raster(path: Path, request: OpenRequest) -> RasterioScene:
+    return RasterioScene(path, keep_bad_bands=request.keep_bad_bands,
+                         ignore_wavelengths=request.ignore_wavelengths,
+                         wavelength_unit=request.wavelength_unit)
+
+
+FORMAT = SceneFormat("GDAL raster (GeoTIFF, ...)", _any_file, open_raster)

@@ -9,7 +9,7 @@ declares, so a command refuses bad input before any work starts.
 from __future__ import annotations
 
 import abc
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -20,9 +20,8 @@ from rasterio.crs import CRS
 from rasterio.windows import Window
 
 from phism_cli.errors import SceneError
-from phism_cli.text import plural
 
-__all__ = ["BandInfo", "Scene", "Window", "iter_windows", "open_scene"]
+__all__ = ["BandInfo", "OpenRequest", "Scene", "SceneFormat", "Window", "iter_windows"]
 
 
 @dataclass(frozen=True)
@@ -239,215 +238,27 @@ def default_band_info(n_bands: int) -> BandInfo:
     return BandInfo(wavelength_nm=None, fwhm_nm=None, good=np.ones(n_bands, dtype=bool))
 
 
-ARRAY_OPTIONS = ("variable", "shape", "layout", "pixel_order")  # .mat/.npy only
+@dataclass(frozen=True)
+class OpenRequest:
+    """How to read a scene file, as the reading options say (see `io.scene_formats`):
+    `wavelengths` is the --wavelengths spec (applied after opening; an array reader counts
+    it to find its band axis), `format_options` the options only some formats take."""
+
+    keep_bad_bands: bool = False
+    ignore_wavelengths: bool = False
+    wavelength_unit: str | None = None
+    wavelengths: str | None = None
+    format_options: dict[str, str | None] = field(default_factory=dict)
+    flag_prefix: str = "--"
 
 
-def open_scene(
-    path: str | Path,
-    *,
-    keep_bad_bands: bool = False,
-    bad_bands: str | None = None,
-    bands: str | None = None,
-    wavelengths: str | None = None,
-    wavelength_unit: str | None = None,
-    fwhm: str | None = None,
-    ignore_wavelengths: bool = False,
-    variable: str | None = None,
-    shape: str | None = None,
-    layout: str | None = None,
-    pixel_order: str | None = None,
-    flag_prefix: str = "--",
-) -> Scene:
-    """Open and validate any supported scene.
+@dataclass(frozen=True)
+class SceneFormat:
+    """A scene file format: `can_open(path)` says whether `path` is one (it may raise
+    SceneError for a file that is one but broken), `open(path, request)` reads it, `options`
+    names the `OpenRequest.format_options` it takes. Registered in `io.scene_formats`."""
 
-    `bands` keeps only the listed source bands and `bad_bands` drops the listed ones (1-based
-    numbers and ranges, on top of the file's bad-band list unless `keep_bad_bands`).
-    `wavelengths` overrides or supplies wavelengths and `fwhm` the band widths (flag specs;
-    one number gives every band that width), both in `wavelength_unit` when given (which
-    also says the unit of the file's own wavelengths); `ignore_wavelengths` drops the file's
-    wavelengths and fwhm. `variable`, `shape`, `layout` and `pixel_order` say how a .mat or
-    .npy array is an image (see `io.arrays`). Messages call the flags `{flag_prefix}NAME`
-    (e.g. "--msi-" for a second scene). What phism assumes is said as `PhismNote` warnings
-    and kept in `Scene.notes`."""
-    import warnings
-
-    from phism_cli.errors import PhismNote, note
-
-    with warnings.catch_warnings(record=True) as said:
-        warnings.simplefilter("always", PhismNote)
-        scene = _open_scene(Path(path), keep_bad_bands, bad_bands, bands, wavelengths,
-                            wavelength_unit, fwhm, ignore_wavelengths,
-                            {"variable": variable, "shape": shape, "layout": layout,
-                             "pixel_order": pixel_order}, flag_prefix)
-    scene.notes = [str(w.message) for w in said if issubclass(w.category, PhismNote)]
-    for message in scene.notes:  # said again, now outside the recording
-        note(message)
-    return scene
-
-
-def _open_scene(path: Path, keep_bad_bands: bool, bad_bands: str | None, bands: str | None,
-                wavelengths: str | None, wavelength_unit: str | None, fwhm: str | None,
-                ignore_wavelengths: bool, array_options: dict[str, str | None],
-                flag_prefix: str) -> Scene:
-    from phism_cli.io.arrays import is_array_path
-    from phism_cli.io.envi import EnviScene, find_envi_pair
-    from phism_cli.io.outputs import refuse_partial
-    from phism_cli.io.raster import RasterioScene
-
-    if not path.exists():
-        raise SceneError(f"{path}: no such file")
-    refuse_partial(path)
-    _check_wavelength_unit(wavelength_unit, f"{flag_prefix}wavelength-unit")
-    given = [k for k, v in array_options.items() if v is not None]
-    if given and not is_array_path(path):
-        flag = flag_prefix + given[0].replace("_", "-")
-        raise SceneError(f"{flag} {array_options[given[0]]}: applies to .mat and .npy arrays, "
-                         f"and {path} is not one; drop {flag}")
-    if path.is_dir():
-        from phism_cli.io.zarr_scene import ZarrScene, is_phism_zarr
-
-        if not is_phism_zarr(path):
-            raise SceneError(f"{path}: is a directory, not a scene file (folders are read "
-                             "only as Zarr stores phism wrote)")
-        if wavelength_unit is not None and wavelengths is None:
-            raise SceneError(f"{flag_prefix}wavelength-unit {wavelength_unit}: {path} is a "
-                             "phism Zarr store, whose wavelengths are in nm; drop it")
-        scene: Scene = ZarrScene(path, keep_bad_bands=keep_bad_bands)
-    elif is_array_path(path):
-        scene = _open_array(path, keep_bad_bands, wavelengths, array_options, flag_prefix)
-    elif (pair := find_envi_pair(path)) is not None:
-        scene = EnviScene(*pair, keep_bad_bands=keep_bad_bands,
-                          ignore_wavelengths=ignore_wavelengths,
-                          wavelength_unit=wavelength_unit)
-    else:
-        scene = RasterioScene(path, keep_bad_bands=keep_bad_bands,
-                              ignore_wavelengths=ignore_wavelengths,
-                              wavelength_unit=wavelength_unit)
-    try:
-        if ignore_wavelengths:
-            scene.bands = BandInfo(None, None, scene.bands.good, scene.bands.names)
-        if wavelengths is not None:
-            _override_wavelengths(scene, wavelengths, wavelength_unit,
-                                  f"{flag_prefix}wavelengths")
-        if fwhm is not None:
-            _override_fwhm(scene, fwhm, wavelength_unit, f"{flag_prefix}fwhm")
-        if scene.height < 1 or scene.width < 1 or len(scene.bands.good) < 1:
-            raise SceneError(f"{path}: the scene is empty ({scene.height} rows x {scene.width} "
-                             f"columns x {len(scene.bands.good)} bands)")
-        check_band_info(path, scene.bands, len(scene.bands.good))
-        if bands is not None or bad_bands is not None:
-            scene.band_selection = _band_selection(scene, bands, bad_bands, flag_prefix)
-    except BaseException:
-        scene.close()
-        raise
-    return scene
-
-
-def _open_array(path: Path, keep_bad_bands: bool, wavelengths: str | None,
-                options: dict[str, str | None], flag_prefix: str) -> Scene:
-    from phism_cli.io.arrays import ArrayRequest, ArrayScene, parse_layout, parse_shape
-
-    parsed: dict[str, object] = {"variable": options["variable"],
-                                 "pixel_order": options["pixel_order"]}
-    for key, parse in (("shape", parse_shape), ("layout", parse_layout)):
-        if options[key] is not None:
-            try:
-                parsed[key] = parse(str(options[key]))
-            except ValueError as exc:
-                raise SceneError(f"{flag_prefix}{key} {exc}") from None
-    return ArrayScene(path, keep_bad_bands=keep_bad_bands,
-                      request=ArrayRequest(n_bands=_listed_count(wavelengths), **parsed))
-
-
-def _listed_count(spec: str | None) -> int | None:
-    """How many values a --wavelengths list gives (None for START:STOP or a file)."""
-    if spec is None or ":" in spec or "," not in spec:
-        return None
-    return len([v for v in spec.split(",") if v.strip()])
-
-
-def _check_wavelength_unit(unit: str | None, flag: str) -> None:
-    from phism_cli.io.wavelengths import check_wavelength_unit
-
-    if unit is not None:
-        try:
-            check_wavelength_unit(unit)
-        except ValueError as exc:
-            raise SceneError(f"{flag} {exc}") from None
-
-
-def _band_selection(scene: Scene, bands: str | None, bad_bands: str | None,
-                    flag_prefix: str) -> np.ndarray:
-    """The source bands kept by --bands (default all) less --bad-bands, checked against the
-    file; a selection that leaves no band is refused."""
-    from phism_cli.io.band_lists import parse_band_list
-
-    n = len(scene.bands.good)
-    keep = np.ones(n, dtype=bool)
-    for flag, spec, value in (("bands", bands, True), ("bad-bands", bad_bands, False)):
-        if spec is None:
-            continue
-        try:
-            numbers = parse_band_list(spec, n)
-        except ValueError as exc:
-            shown = spec if len(spec) <= 40 else spec[:40] + "..."
-            raise SceneError(f"{flag_prefix}{flag} {shown!r}: {exc} ({scene.path})") from None
-        chosen = np.zeros(n, dtype=bool)
-        chosen[np.asarray(numbers) - 1] = True
-        keep &= chosen if value else ~chosen
-    if not keep.any() or not (keep & (scene.bands.good | scene.keep_bad_bands)).any():
-        raise SceneError(f"{scene.path}: --bands and --bad-bands (with the file's bad-band "
-                         "list) leave no band to read; keep at least one")
-    return keep
-
-
-def _override_wavelengths(scene: Scene, spec: str, unit: str | None,
-                          flag: str = "--wavelengths") -> None:
-    from phism_cli.errors import note
-    from phism_cli.io.wavelengths import parse_wavelength_spec, wavelength_factor
-
-    n_source = len(scene.bands.good)
-    shown = spec if len(spec) <= 40 else spec[:40] + "..."
-    try:
-        values = parse_wavelength_spec(spec, n_source)
-    except ValueError as exc:
-        raise SceneError(
-            f"{flag} {shown!r}: {exc}; {scene.path} has {plural(n_source, 'band')} (give "
-            "START:STOP, one value per band, or a file of values, in nm or with --wavelength-unit)"
-        ) from None
-    try:
-        factor, guessed = wavelength_factor(values, None, unit)
-    except ValueError as exc:
-        raise SceneError(f"{flag} {shown!r}: {exc}; give them in nm, or say their unit with "
-                         "--wavelength-unit nm|um") from None
-    if guessed:
-        note(f"{flag} {shown}: {guessed} (give --wavelength-unit to say otherwise)")
-    scene.bands = BandInfo(values * factor, scene.bands.fwhm_nm, scene.bands.good,
-                           scene.bands.names)
-
-
-def _override_fwhm(scene: Scene, spec: str, unit: str | None, flag: str = "--fwhm") -> None:
-    """Band widths (FWHM) from a flag, in --wavelength-unit or nm: one value for every band,
-    or a wavelength spec."""
-    from phism_cli.io.wavelengths import parse_wavelength_spec, unit_to_nm_factor
-
-    n_source = len(scene.bands.good)
-    try:
-        single = float(spec)
-    except ValueError:
-        single = None
-    try:
-        if single is not None and n_source > 1:
-            widths = parse_wavelength_spec(spec, 1).repeat(n_source)
-        else:
-            widths = parse_wavelength_spec(spec, n_source)
-    except ValueError as exc:
-        shown = spec if len(spec) <= 40 else spec[:40] + "..."
-        phrase = str(exc).replace("wavelengths given", "widths given")
-        raise SceneError(
-            f"{flag} {shown!r}: {phrase}; {scene.path} has {plural(n_source, 'band')} (give one "
-            "width for every band, one value per band, START:STOP, or a file of values)"
-        ) from None
-    factor = unit_to_nm_factor(unit) if unit is not None else 1.0
-    scene.bands = BandInfo(scene.bands.wavelength_nm, widths * (factor or 1.0),
-                           scene.bands.good, scene.bands.names)
+    name: str
+    can_open: Callable[[Path], bool]
+    open: Callable[[Path, OpenRequest], Scene]
+    options: tuple[str, ...] = ()

@@ -9,7 +9,7 @@ import numpy as np
 from rasterio.windows import Window
 
 from phism_cli.errors import SceneError
-from phism_cli.io.scene import BandInfo, Scene
+from phism_cli.io.scene import BandInfo, OpenRequest, Scene, SceneFormat
 
 __all__ = ["SPECTRAL_FORMATS", "ZarrScene", "is_phism_zarr"]
 
@@ -74,3 +74,17 @@ class ZarrScene(Scene):
 
     def close(self) -> None:
         self._reader.close()
+
+
+def open_zarr(path: Path, request: OpenRequest) -> ZarrScene:
+    """A folder, read only as a Zarr store phism wrote."""
+    if not is_phism_zarr(path):
+        raise SceneError(f"{path}: is a directory, not a scene file (folders are read "
+                         "only as Zarr stores phism wrote)")
+    if request.wavelength_unit is not None and request.wavelengths is None:
+        raise SceneError(f"{request.flag_prefix}wavelength-unit {request.wavelength_unit}: "
+                         f"{path} is a phism Zarr store, whose wavelengths are in nm; drop it")
+    return ZarrScene(path, keep_bad_bands=request.keep_bad_bands)
+
+
+FORMAT = SceneFormat("phism Zarr store", Path.is_dir, open_zarr)

@@ -13,15 +13,23 @@ __all__ = [
     "SpectralBasis",
     "make_basis",
 ]
-_HOME = {"PhismEncoder": "estimator", "PcaEncoder": "pca"}
+_BASES = ("BASES", "GaussianBasis", "SkewNormalBasis", "SpectralBasis", "make_basis")
 
 
 def __getattr__(name: str) -> Any:
     # Imported on first use, so that light modules of this package (encoder_file) load
-    # without torch: `phism info MODEL` reads a model's metadata only.
-    if name in __all__:
-        import importlib
+    # without torch: `phism info MODEL` reads a model's metadata only. The bases are the
+    # forward model's (`forward.bases`), named here too for the model's users.
+    if name == "PhismEncoder":
+        from phism_cli.model.estimator import PhismEncoder
 
-        return getattr(importlib.import_module(f"phism_cli.model.{_HOME.get(name, 'bases')}"),
-                       name)
+        return PhismEncoder
+    if name == "PcaEncoder":
+        from phism_cli.model.pca import PcaEncoder
+
+        return PcaEncoder
+    if name in _BASES:
+        from phism_cli.forward import bases
+
+        return getattr(bases, name)
     raise AttributeError(f"module 'phism_cli.model' has no attribute {name!r}")

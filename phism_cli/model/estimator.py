@@ -14,7 +14,7 @@ import numpy as np
 import torch
 from torch import nn
 
-from phism_cli.model.bases import make_basis
+from phism_cli.forward.bases import make_basis
 from phism_cli.model.network import (
     SERIAL_BELOW_ROWS,
     MLPAutoencoder,

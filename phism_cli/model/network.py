@@ -16,7 +16,7 @@ from contextlib import contextmanager
 import torch
 from torch import Tensor, nn
 
-from phism_cli.model.bases import GaussianBasis, SkewNormalBasis, SpectralBasis
+from phism_cli.forward.bases import GaussianBasis, SkewNormalBasis, SpectralBasis
 
 # Below this many rows a batch runs on one thread (MKL's small-batch kernels differ by thread
 # count for 4-43 rows on the AMD EPYC we measured; one thread is no slower for so few).

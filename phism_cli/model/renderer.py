@@ -10,7 +10,7 @@ import numpy as np
 import torch
 
 from phism_cli.errors import PhismError
-from phism_cli.model.bases import SpectralBasis, make_basis
+from phism_cli.forward.bases import SpectralBasis, make_basis
 from phism_cli.model.network import SERIAL_BELOW_ROWS, serial_torch
 
 

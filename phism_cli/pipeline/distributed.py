@@ -29,7 +29,7 @@ from rasterio.windows import Window
 from phism_cli.errors import PhismError
 from phism_cli.io.outputs import Output
 from phism_cli.io.rasters import RasterSpec, RasterWriter, output_kind
-from phism_cli.io.scene import open_scene
+from phism_cli.io.scene_formats import open_scene
 from phism_cli.model.pca import Encoder
 from phism_cli.pipeline.batch import (
     FAILED,

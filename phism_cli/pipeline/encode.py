@@ -24,7 +24,7 @@ from phism_cli.model.pca import Encoder
 from phism_cli.model.renderer import LinearRenderer, SpectralRenderer
 from phism_cli.pipeline.metrics import ReconstructionMetrics
 from phism_cli.pipeline.overlap import Overlapped
-from phism_cli.pipeline.pixels import valid_mask
+from phism_cli.pixels import valid_mask
 
 if TYPE_CHECKING:  # not imported at run time: encoding needs neither rasterio nor zarr
     from rasterio.windows import Window

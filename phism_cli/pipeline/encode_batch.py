@@ -13,7 +13,7 @@ from typing import Any
 
 from phism_cli.io.outputs import OutputSet
 from phism_cli.io.rasters import output_kind
-from phism_cli.io.scene import open_scene
+from phism_cli.io.scene_formats import open_scene
 from phism_cli.model.pca import Encoder
 from phism_cli.pipeline.batch import BatchFlags, SceneJob
 from phism_cli.pipeline.encode import make_refinement

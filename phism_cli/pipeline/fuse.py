@@ -19,13 +19,13 @@ from rasterio.windows import Window
 
 from phism_cli.errors import PhismError, no_valid_pixels
 from phism_cli.forward.response import SpectralResponse
+from phism_cli.forward.spatial import block_mean
 from phism_cli.inversion.fusion import FusionModel
 from phism_cli.io.rasters import RasterSpec, RasterWriter, spectral_band_metadata
 from phism_cli.io.scene import Scene, iter_windows, source_summary
 from phism_cli.pipeline.fusion_grid import FusionGrid
-from phism_cli.pipeline.pixels import valid_mask
 from phism_cli.pipeline.quality import FusionQuality
-from phism_cli.pipeline.resample import block_mean
+from phism_cli.pixels import valid_mask
 from phism_cli.text import plural
 
 __all__ = ["FusionChecks", "Quicklook", "abundance_spec", "check_reference", "fuse_scene",

@@ -11,7 +11,7 @@ from phism_cli.io.rasters import RasterReader, RasterSpec, RasterWriter, spectra
 from phism_cli.io.scene import Scene, iter_windows
 from phism_cli.model.renderer import Renderer
 from phism_cli.pipeline.metrics import ReconstructionMetrics
-from phism_cli.pipeline.pixels import valid_mask
+from phism_cli.pixels import valid_mask
 
 
 def render_latents(latents: RasterReader, renderer: Renderer, writer: RasterWriter,

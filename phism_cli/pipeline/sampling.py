@@ -8,7 +8,7 @@ import numpy as np
 
 from phism_cli.errors import PhismError
 from phism_cli.io.scene import Scene
-from phism_cli.pipeline.pixels import valid_mask
+from phism_cli.pixels import valid_mask
 
 TileCallback = Callable[[int], None]
 

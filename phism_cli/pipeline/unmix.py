@@ -19,7 +19,7 @@ from phism_cli.io.dispersion_file import match_groups
 from phism_cli.io.rasters import RasterSpec, RasterWriter
 from phism_cli.io.scene import Scene
 from phism_cli.io.spectral_tables import SpectralTable, axis_to_nm
-from phism_cli.pipeline.pixels import valid_mask
+from phism_cli.pixels import valid_mask
 
 __all__ = ["MixingSetup", "abundance_spec", "build_mixing", "parameter_rows", "unmix_scene",
            "unmix_spectra"]

@@ -16,7 +16,7 @@ from phism_cli.errors import PhismError
 from phism_cli.io.rasters import RasterReader
 from phism_cli.io.scene import Scene
 from phism_cli.model.renderer import Renderer, SpectralRenderer
-from phism_cli.pipeline.pixels import valid_mask
+from phism_cli.pixels import valid_mask
 from phism_cli.plots import common
 
 N_PIXELS = 4

@@ -6,7 +6,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from phism_cli.cli.app import main
+from phism_cli.cli.main import main
 from tests.cli.kit import header_text, scene_cube
 from tests.conftest import SAMPLE_SCENE
 

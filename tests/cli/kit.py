@@ -14,7 +14,7 @@ from pathlib import Path
 import numpy as np
 import rasterio
 
-from phism_cli.cli.app import main
+from phism_cli.cli.main import main
 from tests.conftest import smooth_cube, write_envi
 
 ROWS, COLS, BANDS = 8, 8, 12

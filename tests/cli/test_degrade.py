@@ -17,7 +17,7 @@ from affine import Affine
 from rasterio.crs import CRS
 
 from phism_cli.io.rasters import RasterReader, phism_raster_metadata
-from phism_cli.io.scene import open_scene
+from phism_cli.io.scene_formats import open_scene
 from phism_cli.pipeline.degrade import default_psf_sigma, spatial_degrade
 from tests.conftest import REPO, real_file, smooth_cube, write_envi
 

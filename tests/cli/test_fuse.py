@@ -14,7 +14,7 @@ from affine import Affine
 from rasterio.crs import CRS
 
 from phism_cli.io.rasters import phism_raster_metadata
-from phism_cli.io.scene import open_scene
+from phism_cli.io.scene_formats import open_scene
 from phism_cli.io.spectral_tables import read_spectral_table
 from tests.cli.test_degrade import WAVELENGTH_NM, write_srf
 from tests.conftest import real_file, smooth_cube

@@ -17,7 +17,7 @@ SAMPLE_LABELS = SAMPLE_SCENE.with_name("enmap_potsdam_64x64_labels.tif")
 
 @pytest.fixture(scope="module")
 def sample_latents(tmp_path_factory, sample_model) -> str:
-    from phism_cli.cli.app import main
+    from phism_cli.cli.main import main
 
     path = tmp_path_factory.mktemp("latents") / "sample.zarr"
     with pytest.raises(SystemExit) as exit_info:

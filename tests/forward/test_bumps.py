@@ -6,8 +6,8 @@ import numpy as np
 import pytest
 import torch
 
+from phism_cli.forward.bases import BASES, make_basis
 from phism_cli.forward.bumps import BumpModel
-from phism_cli.model.bases import BASES, make_basis
 from phism_cli.model.renderer import SpectralAxis, SpectralRenderer
 
 

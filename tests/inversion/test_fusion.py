@@ -8,6 +8,7 @@ import torch
 
 from phism_cli.errors import PhismError
 from phism_cli.forward.response import gaussian_response
+from phism_cli.forward.spatial import upsample_bilinear
 from phism_cli.inversion.fusion import (
     FUSION_METHODS,
     FusionModel,
@@ -18,7 +19,6 @@ from phism_cli.inversion.fusion import (
 )
 from phism_cli.pipeline.degrade import spatial_degrade
 from phism_cli.pipeline.quality import FusionQuality
-from phism_cli.pipeline.resample import upsample_bilinear
 
 WAVELENGTH_NM = np.linspace(400.0, 1000.0, 60)
 RATIO = 4

@@ -5,13 +5,13 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
+from phism_cli.forward.bases import SkewNormalBasis
 from phism_cli.inversion.refine import (
     LatentRefiner,
     best_fit_latent,
     random_start,
     spread_start,
 )
-from phism_cli.model.bases import SkewNormalBasis
 from phism_cli.model.estimator import psnr_db
 from phism_cli.model.renderer import SpectralAxis, SpectralRenderer
 

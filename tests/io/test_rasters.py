@@ -23,7 +23,7 @@ from phism_cli.io.rasters import (
     sidecar_paths,
     spectral_band_metadata,
 )
-from phism_cli.io.scene import open_scene
+from phism_cli.io.scene_formats import open_scene
 from tests.gdal_info import category_names, gdalinfo
 
 WAVELENGTH_NM = np.array([450.0, 550.0, 650.0, 1250.0])

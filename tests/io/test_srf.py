@@ -9,7 +9,7 @@ import pytest
 from scipy.io import savemat
 
 from phism_cli.errors import PhismError, PhismNote, SceneError
-from phism_cli.io.scene import open_scene
+from phism_cli.io.scene_formats import open_scene
 from phism_cli.io.srf import read_response, response_for_scene
 from tests.conftest import real_file, smooth_cube, write_envi
 

@@ -10,8 +10,8 @@ import pytest
 import torch
 from torch import nn
 
+from phism_cli.forward.bases import GaussianBasis, SkewNormalBasis
 from phism_cli.model import PhismEncoder
-from phism_cli.model.bases import GaussianBasis, SkewNormalBasis
 from phism_cli.model.estimator import (
     CPU_BATCH_SIZE,
     check_precision,
@@ -26,7 +26,7 @@ from phism_cli.model.network import (
     inference_basis,
     inference_copy,
 )
-from phism_cli.pipeline.pixels import valid_mask
+from phism_cli.pixels import valid_mask
 from tests.conftest import SAMPLE_SCENE, smooth_cube
 
 
@@ -94,7 +94,7 @@ def test_an_unknown_basis_is_used_as_it_is() -> None:
 @pytest.fixture(scope="module")
 def sample():
     """The sample EnMAP scene's valid pixels and an encoder trained on them briefly."""
-    from phism_cli.io.scene import open_scene
+    from phism_cli.io.scene_formats import open_scene
 
     with open_scene(SAMPLE_SCENE) as scene:
         block = scene.read()

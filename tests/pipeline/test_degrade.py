@@ -10,7 +10,7 @@ import torch
 from rasterio.windows import Window
 
 from phism_cli.forward.response import gaussian_response
-from phism_cli.io.scene import open_scene
+from phism_cli.io.scene_formats import open_scene
 from phism_cli.pipeline.degrade import (
     band_mean_squares,
     default_psf_sigma,

@@ -16,12 +16,13 @@ from rasterio.windows import Window
 
 from phism_cli import interrupts
 from phism_cli.io.rasters import RasterSpec, RasterWriter
-from phism_cli.io.scene import iter_windows, open_scene
+from phism_cli.io.scene import iter_windows
+from phism_cli.io.scene_formats import open_scene
 from phism_cli.model import PhismEncoder
 from phism_cli.pipeline import encode as encode_module
 from phism_cli.pipeline.encode import _encode_tiles, encode_scene
 from phism_cli.pipeline.overlap import Overlapped
-from phism_cli.pipeline.pixels import valid_mask
+from phism_cli.pixels import valid_mask
 from tests.conftest import smooth_cube, write_envi
 
 ROWS, COLS, BANDS = 37, 29, 24

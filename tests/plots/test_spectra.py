@@ -13,7 +13,7 @@ pytest.importorskip("matplotlib")
 from matplotlib.image import imread
 
 from phism_cli.io.rasters import RasterReader
-from phism_cli.io.scene import open_scene
+from phism_cli.io.scene_formats import open_scene
 from phism_cli.model.renderer import renderer_from_metadata
 from phism_cli.plots.spectra import choose_pixels, plot_pixel_spectra, spread_pixels
 

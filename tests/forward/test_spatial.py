@@ -6,7 +6,7 @@ import numpy as np
 import pytest
 import torch
 
-from phism_cli.pipeline.resample import block_mean, upsample_bilinear, upsample_window_source
+from phism_cli.forward.spatial import block_mean, upsample_bilinear, upsample_window_source
 
 
 @pytest.mark.parametrize("ratio", [2, 3, 4])

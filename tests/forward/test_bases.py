@@ -3,7 +3,7 @@ import pytest
 import torch
 from scipy.stats import norm, skewnorm
 
-from phism_cli.model.bases import GaussianBasis, SkewNormalBasis, make_basis
+from phism_cli.forward.bases import GaussianBasis, SkewNormalBasis, make_basis
 
 X = torch.linspace(0.0, 1.0, 101)
 
@@ -61,7 +61,7 @@ def test_unknown_basis() -> None:
 def test_command_line_names_every_basis() -> None:
     """options.py lists the bases without importing torch; it must list exactly these."""
     from phism_cli.cli.options import BASIS_NAMES
-    from phism_cli.model.bases import BASES
+    from phism_cli.forward.bases import BASES
 
     assert tuple(BASES) == BASIS_NAMES
 
@@ -76,7 +76,7 @@ def test_initial_components_are_spread_over_the_axis() -> None:
 
 
 def test_solve_weights_is_least_squares() -> None:
-    from phism_cli.model.bases import solve_weights
+    from phism_cli.forward.bases import solve_weights
 
     gen = torch.Generator().manual_seed(0)
     design = torch.randn(5, 3, 40, generator=gen, dtype=torch.float64)
