@@ -32,6 +32,8 @@ def scene_summary_text(s: dict[str, Any]) -> str:
         lines.append(f"array:       {name + ': ' if name else ''}{s['layout_text']}")
         if s.get("other_arrays"):
             lines.append(f"also holds:  {', '.join(s['other_arrays'])}")
+    if s.get("product"):
+        lines.append(f"product:     {s['product']}")
     lines += [
         f"size:        {s['height']} rows x {s['width']} cols x {plural(s['bands'], 'band')} "
         f"({s['source_bands']} in file), {s['dtype']}",

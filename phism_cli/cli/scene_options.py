@@ -98,6 +98,9 @@ _OPTIONS: dict[str, tuple[Any, Any]] = {
         "--pixel-order", callback=_choice(PIXEL_ORDERS),
         help="Order of the pixels of a 2-D matrix: column-major (MATLAB's; default for .mat) "
         "or row-major (NumPy's; default for .npy).")),
+    "no_ortho": (bool, typer.Option(
+        "--no-ortho", help="Read an EMIT granule in sensor geometry (downtrack x crosstrack, "
+        "not georeferenced) instead of orthorectified through its geometry lookup table.")),
 }
 _DEFAULTS: dict[str, Any] = {name: False if kind is bool else None
                              for name, (kind, _) in _OPTIONS.items()}

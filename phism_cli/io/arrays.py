@@ -377,4 +377,5 @@ def open_array(path: Path, request: OpenRequest) -> ArrayScene:
                       request=ArrayRequest(n_bands=_listed_count(request.wavelengths), **parsed))
 
 
-FORMAT = SceneFormat("MATLAB or NumPy array", is_array_path, open_array, options=ARRAY_OPTIONS)
+FORMAT = SceneFormat("MATLAB or NumPy array", is_array_path, open_array, options=ARRAY_OPTIONS,
+                     files=".mat and .npy arrays")

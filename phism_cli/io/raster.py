@@ -20,6 +20,7 @@ from phism_cli.io.wavelengths import wavelength_factor, wavelength_from_name
 
 class RasterioScene(Scene):
     format = "GDAL"
+    fresh_reads = True  # rasterio reads into a new array every time
 
     def __init__(self, path: Path, keep_bad_bands: bool = False,
                  ignore_wavelengths: bool = False, wavelength_unit: str | None = None) -> None:

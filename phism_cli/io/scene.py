@@ -52,6 +52,9 @@ class Scene(abc.ABC):
     # The unit of the values read (after scale and offset) where the file states one for
     # every band (a GeoTIFF's band unit, a phism Zarr store's units); else None.
     data_unit: str | None = None
+    # True where `_read_raw` returns a new array on every call (never a view of a cache or of
+    # a memory map), which `read` may then convert in place.
+    fresh_reads: bool = False
 
     def __init__(self, keep_bad_bands: bool = False) -> None:
         self.keep_bad_bands = keep_bad_bands
@@ -98,7 +101,8 @@ class Scene(abc.ABC):
         """Read (rows, cols, bands) float32 in physical units; nodata and non-finite as NaN."""
         window = window or Window(0, 0, self.width, self.height)
         raw = self._read_raw(window, self.band_indices)
-        out = raw.astype(np.float32, copy=True)
+        # A fresh float32 array from the reader is converted in place: one pass fewer.
+        out = raw.astype(np.float32, copy=not (self.fresh_reads and raw.flags.writeable))
         if self.nodata is not None:
             nodata = self._selected(self.nodata)
             if np.ndim(nodata) or not np.isnan(nodata):
@@ -186,6 +190,16 @@ def band_provenance(scene: Scene) -> dict[str, Any]:
             "data_unit": scene.data_unit}
 
 
+def select_bands(block: np.ndarray, band_indices: np.ndarray, axis: int = -1) -> np.ndarray:
+    """`block` with only `band_indices` along `axis`: a view when they are a run."""
+    if len(band_indices) and np.array_equal(
+            band_indices, np.arange(band_indices[0], band_indices[0] + len(band_indices))):
+        index = [slice(None)] * block.ndim
+        index[axis] = slice(int(band_indices[0]), int(band_indices[0]) + len(band_indices))
+        return block[tuple(index)]
+    return np.take(block, band_indices, axis=axis)
+
+
 def check_band_info(path: Path, bands: BandInfo, n_bands: int) -> None:
     """Refuse wavelengths or fwhm that are not one finite, positive value per band."""
     for name, values in (("wavelength", bands.wavelength_nm), ("fwhm", bands.fwhm_nm)):
@@ -207,6 +221,24 @@ def check_band_info(path: Path, bands: BandInfo, n_bands: int) -> None:
     if not np.any(bands.good):
         raise SceneError(f"{path}: the bad-band list (bbl) marks every band bad; fix it or pass "
                          "--keep-bad-bands")
+
+
+def wavelengths_in_nm(path: Path, values: np.ndarray, unit: str | None,
+                      override: str | None, where: str) -> tuple[np.ndarray, float]:
+    """`values` (the file's wavelengths, stated in `unit` or None) in nm, and the factor used
+    (for the fwhm): the user's --wavelength-unit `override` wins; a unit read from the
+    values is said; one that cannot be right is refused."""
+    from phism_cli.errors import note
+    from phism_cli.io.wavelengths import wavelength_factor
+
+    try:
+        factor, guessed = wavelength_factor(values, unit, override)
+    except ValueError as exc:
+        raise SceneError(f"{path}: {where}: {exc}; give the unit with --wavelength-unit "
+                         "nm|um (or pass --ignore-wavelengths)") from None
+    if guessed:
+        note(f"{path}: {guessed} (give --wavelength-unit to say otherwise)")
+    return np.asarray(values, dtype=np.float64) * factor, factor
 
 
 def check_scale(path: Path, what: str, value: float | np.ndarray, *, positive: bool) -> None:
@@ -256,9 +288,11 @@ class OpenRequest:
 class SceneFormat:
     """A scene file format: `can_open(path)` says whether `path` is one (it may raise
     SceneError for a file that is one but broken), `open(path, request)` reads it, `options`
-    names the `OpenRequest.format_options` it takes. Registered in `io.scene_formats`."""
+    names the `OpenRequest.format_options` it takes and `files` what such files are called
+    in messages ("EMIT NetCDF granules"). Registered in `io.scene_formats`."""
 
     name: str
     can_open: Callable[[Path], bool]
     open: Callable[[Path, OpenRequest], Scene]
     options: tuple[str, ...] = ()
+    files: str = ""

@@ -12,7 +12,7 @@ from pathlib import Path
 import numpy as np
 
 from phism_cli.errors import SceneError
-from phism_cli.io import arrays, envi, raster, zarr_scene
+from phism_cli.io import arrays, emit, enmap, envi, prisma, raster, zarr_scene
 from phism_cli.io.scene import BandInfo, OpenRequest, Scene, SceneFormat, check_band_info
 from phism_cli.text import plural
 
@@ -21,6 +21,9 @@ from phism_cli.text import plural
 FORMATS: tuple[SceneFormat, ...] = (
     zarr_scene.FORMAT,
     arrays.FORMAT,
+    emit.FORMAT,
+    prisma.FORMAT,
+    enmap.FORMAT,
     envi.FORMAT,
     raster.FORMAT,
 )
@@ -48,6 +51,7 @@ def open_scene(
     shape: str | None = None,
     layout: str | None = None,
     pixel_order: str | None = None,
+    no_ortho: bool = False,
     flag_prefix: str = "--",
 ) -> Scene:
     """Open and validate any supported scene.
@@ -58,7 +62,8 @@ def open_scene(
     one number gives every band that width), both in `wavelength_unit` when given (which
     also says the unit of the file's own wavelengths); `ignore_wavelengths` drops the file's
     wavelengths and fwhm. `variable`, `shape`, `layout` and `pixel_order` say how a .mat or
-    .npy array is an image (see `io.arrays`). Messages call the flags `{flag_prefix}NAME`
+    .npy array is an image (see `io.arrays`); `no_ortho` reads an EMIT granule in sensor
+    geometry instead of through its GLT. Messages call the flags `{flag_prefix}NAME`
     (e.g. "--msi-" for a second scene). What phism assumes is said as `PhismNote` warnings
     and kept in `Scene.notes`."""
     import warnings
@@ -70,7 +75,8 @@ def open_scene(
         scene = _open_scene(Path(path), keep_bad_bands, bad_bands, bands, wavelengths,
                             wavelength_unit, fwhm, ignore_wavelengths,
                             {"variable": variable, "shape": shape, "layout": layout,
-                             "pixel_order": pixel_order}, flag_prefix)
+                             "pixel_order": pixel_order, "no_ortho": no_ortho or None},
+                            flag_prefix)
     scene.notes = [str(w.message) for w in said if issubclass(w.category, PhismNote)]
     for message in scene.notes:  # said again, now outside the recording
         note(message)
@@ -92,8 +98,11 @@ def _open_scene(path: Path, keep_bad_bands: bool, bad_bands: str | None, bands: 
     for key in given:
         if key not in scene_format.options:
             flag = flag_prefix + key.replace("_", "-")
-            raise SceneError(f"{flag} {format_options[key]}: applies to .mat and .npy arrays, "
-                             f"and {path} is not one; drop {flag}")
+            value = format_options[key]
+            shown = flag if value is True else f"{flag} {value}"
+            owners = " and ".join(f.files for f in FORMATS if key in f.options)
+            raise SceneError(f"{shown}: applies to {owners}, and {path} is not one; "
+                             f"drop {flag}")
     request = OpenRequest(keep_bad_bands=keep_bad_bands, ignore_wavelengths=ignore_wavelengths,
                           wavelength_unit=wavelength_unit, wavelengths=wavelengths,
                           format_options=format_options, flag_prefix=flag_prefix)

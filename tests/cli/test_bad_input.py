@@ -484,6 +484,45 @@ def _hidden_partial(kit: Kit, tmp: Path) -> Path:
     return kit.copy("latents.zarr", tmp, ".latents.zarr.partial-host-1234-abcd1234")
 
 
+def _emit(change: Callable | None = None) -> Callable[[Path], Path]:
+    """An EMIT granule (see tests/io/mission_files.py), damaged by `change(h5py.File)`."""
+    def make(tmp: Path) -> Path:
+        import h5py
+
+        from tests.io.mission_files import write_emit
+
+        path = write_emit(tmp / "EMIT_L2A_RFL_001_t.nc", np.ones((6, 5, 4), np.float32),
+                          np.linspace(400.0, 2400.0, 4))
+        if change is not None:
+            with h5py.File(path, "a") as f:
+                change(f)
+        return path
+    return make
+
+
+def _prisma(**attrs: object) -> Callable[[Path], Path]:
+    def make(tmp: Path) -> Path:
+        from tests.io.mission_files import write_prisma
+
+        cube = np.ones((4, 6, 3), np.uint16)
+        return write_prisma(tmp / "PRS_L2D_STD_t.he5", cube, cube, attrs=attrs)
+    return make
+
+
+def _enmap(xml: str | None = None, image: bool = True) -> Callable[[Path], Path]:
+    def make(tmp: Path) -> Path:
+        from tests.io.mission_files import write_enmap
+
+        folder = tmp / "enmap"
+        folder.mkdir()
+        tif, metadata = write_enmap(folder, np.ones((3, 4, 4), np.int16),
+                                    np.array([450.0, 900.0, 2000.0]), xml=xml)
+        if not image:
+            tif.unlink()
+        return metadata
+    return make
+
+
 CASES = [
     # ENVI header: layout fields and the file size
     Case("samples missing", encode_header(drop_field("samples")), 1, "no 'samples' field"),
@@ -633,6 +672,23 @@ CASES = [
          r"--shape 4,2: applies to .mat and .npy arrays, and .*scene.hdr is not one"),
     Case("--layout unknown axes", kit_info("--layout", "x,y,z"), 2, ""),
     Case("--pixel-order unknown", kit_info("--pixel-order", "diagonal"), 2, ""),
+    Case("EMIT granule without its cube", info_of(_emit(lambda f: f.__delitem__(
+        "reflectance"))), 1, r"an EMIT file without 'reflectance' or 'radiance'"),
+    Case("EMIT GLT pointing outside the cube", info_of(_emit(lambda f: f[
+        "location/glt_x"].__setitem__((1, 1), 50))), 1,
+         r"'location/glt_x' points at index 50 of a 5-pixel axis.*--no-ortho"),
+    Case("EMIT GLT missing", info_of(_emit(lambda f: f.__delitem__("location"))), 1,
+         r"no dataset 'location/glt_x'.*pass --no-ortho"),
+    Case("--no-ortho on an ENVI scene", kit_info("--no-ortho"), 1,
+         r"--no-ortho: applies to EMIT NetCDF granules, and .*scene.hdr is not one"),
+    Case("PRISMA band list of the wrong length", info_of(_prisma(
+        List_Fwhm_Swir=np.ones(3))), 1, r"List_Fwhm_Swir has 3 values for 6 bands"),
+    Case("PRISMA scale range upside down", info_of(_prisma(L2ScaleSwirMin=2.0)), 1,
+         r"L2ScaleSwirMax \(0.8\) is not above L2ScaleSwirMin \(2.0\)"),
+    Case("EnMAP metadata without its image", info_of(_enmap(image=False)), 1,
+         r"no spectral image .*SPECTRAL_IMAGE.TIF beside it"),
+    Case("EnMAP metadata cut short", info_of(_enmap(xml="<level_X><specific>")), 1,
+         r"not well-formed XML"),
     Case("--shape that fits no axis", info_of(npy(np.ones((12, 20), np.float32)), "--shape",
                                               "3,3", "--wavelengths", "420:980"), 1,
          r"neither axis of the 12 x 20 matrix holds the 9 pixels --shape gives"),
