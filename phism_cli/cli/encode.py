@@ -49,6 +49,10 @@ def encode(
         help="Precision of the encoder network's layers: auto = float32 on the CPU, "
         "bfloat16 on CUDA (reconstruction within 0.01 dB of float32); the amplitude solve "
         "and the outputs stay float32.")] = "auto",
+    resample_bands: Annotated[bool, typer.Option(
+        "--resample-bands", help="Encode a scene of another sensor: resample its spectra onto "
+        "the model's bands (Gaussian responses over the scene's spectrum); refused when it "
+        "spans less than 90 % of the model's range.")] = False,
     tile_size: opt.TileSize = 256,
     device: opt.Device = "auto",
     threads: opt.Threads = None,
@@ -112,7 +116,7 @@ def encode(
     settings = EncodeSettings(
         scene_options,
         tile_size, batch_size, device, refine, refine_learning_rate,
-        opt.geotiff_options(co, cog, *(j.output for j in jobs)), precision)
+        opt.geotiff_options(co, cog, *(j.output for j in jobs)), precision, resample_bands)
     cluster = None if not (workers or scheduler) else {
         "workers": workers, "scheduler": scheduler, "threads": configured_threads()}
     fit = {"components": components, "basis": basis, "decoder": decoder,

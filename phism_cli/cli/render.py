@@ -31,15 +31,11 @@ if TYPE_CHECKING:
     from phism_cli.model.renderer import Renderer
 
 
-def _check_reference(reference: Scene, latents: RasterReader, n_bands: int) -> None:
+def _check_reference(reference: Scene, latents: RasterReader) -> None:
     if (reference.height, reference.width) != (latents.height, latents.width):
         raise ModelMismatchError(
             f"--reference {reference.path} is {reference.height}x{reference.width} pixels but "
             f"{latents.path} is {latents.height}x{latents.width}")
-    if reference.count != n_bands:
-        raise ModelMismatchError(
-            f"--reference {reference.path} gives {reference.count} bands but the latents "
-            f"render {n_bands}; open it with the same --keep-bad-bands setting as encode")
 
 
 @with_scene_options
@@ -78,7 +74,7 @@ def render(
     from phism_cli.io.rasters import RasterReader, RasterWriter, is_phism_raster, output_kind
     from phism_cli.io.scene_formats import open_scene
     from phism_cli.pipeline.batch import is_batch_output, plan_outputs
-    from phism_cli.pipeline.render import render_latents, rendering_spec
+    from phism_cli.pipeline.render import render_latents, renderer_for_reference, rendering_spec
 
     geotiff = opt.geotiff_options(creation_options, cog,
                                   *(j.output for j in plan_outputs(latents, output, ".tif")))
@@ -112,15 +108,17 @@ def render(
             n_bands = len(renderer.band_mean)
             if pixels is not None:
                 check_pixels(pixels, reader.height, reader.width, str(plot_pixels))
-            ref = None
+            ref, at_reference = None, False
             if reference is not None:
                 ref = stack.enter_context(open_scene(reference, **scene_options))
-                _check_reference(ref, reader, n_bands)
+                _check_reference(ref, reader)
+                renderer, at_reference = renderer_for_reference(renderer, ref, n_bands)
             inputs = [latents, model, *(ref.source_files if ref is not None else [])]
             out = stack.enter_context(outputs(overwrite, inputs, quiet))
             main_out = out.add(output, recognise=is_phism_raster)
             plot_out = None if plot is None else out.add(plot, recognise=is_phism_png)
-            spec = rendering_spec(reader, renderer, meta, tile_size, ref).with_options(**geotiff)
+            spec = rendering_spec(reader, renderer, meta, tile_size, ref,
+                                  at_reference).with_options(**geotiff)
             with RasterWriter(main_out.tmp, spec, kind, name=output) as writer, \
                     progress_bar(quiet) as progress:
                 task = progress.add_task("rendering", total=reader.height * reader.width)
@@ -139,7 +137,9 @@ def render(
                 plot_pixel_spectra(reader, renderer, ref, plot_out.tmp, pixels,
                                    (spec.channel_units or [None])[0] or scene_unit(ref),
                                    None if ref is None else metrics.maximum - metrics.minimum)
-        summary: dict[str, object] = {"output": str(output), "format": kind, "bands": n_bands,
+        summary: dict[str, object] = {"output": str(output), "format": kind,
+                                      "bands": len(renderer.band_mean),
+                                      "at_reference_bands": at_reference,
                                       "height": reader.height, "width": reader.width,
                                       "rendered_pixels": metrics.rendered}
         if ref is not None:

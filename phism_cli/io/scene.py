@@ -122,6 +122,11 @@ class Scene(abc.ABC):
     def _read_raw(self, window: Window, band_indices: np.ndarray) -> np.ndarray:
         """Return the raw values of `band_indices` in `window` as (rows, cols, bands)."""
 
+    def provenance(self) -> dict[str, Any]:
+        """What outputs record of this scene beyond `band_provenance` (a resampled scene
+        says what it was resampled from)."""
+        return {}
+
     def windows(self, tile_size: int) -> Iterator[Window]:
         return iter_windows(self.height, self.width, tile_size)
 

@@ -20,6 +20,9 @@ class SpectralAxis:
 
     positions: np.ndarray
     unit: str  # "nm" or "band"
+    # (minimum, span) that normalise wavelengths for the basis: the fitted axis's own, also
+    # where it renders at other positions (None: these positions' own)
+    frame: tuple[float, float] | None = None
 
     @classmethod
     def from_wavelengths(cls, wavelength_nm: np.ndarray | None, n_bands: int) -> SpectralAxis:
@@ -29,10 +32,12 @@ class SpectralAxis:
 
     @property
     def minimum(self) -> float:
-        return float(self.positions.min())
+        return float(self.positions.min()) if self.frame is None else self.frame[0]
 
     @property
     def span(self) -> float:
+        if self.frame is not None:
+            return self.frame[1]
         span = float(self.positions.max() - self.positions.min())
         return span if span > 0 else 1.0
 
@@ -91,6 +96,26 @@ class SpectralRenderer:
         parts = self.basis.render_components(self._normalised_params(latent),
                                              self.axis.normalised())
         return parts.numpy() * self.band_scale
+
+    def at_wavelengths(self, wavelength_nm: np.ndarray) -> SpectralRenderer:
+        """This renderer drawing the same latents at other band centres (another sensor's):
+        the bumps are continuous in nm; the band statistics are interpolated linearly between
+        the fitted bands (held beyond the end ones)."""
+        if self.axis.unit != "nm":
+            raise PhismError("the latents were encoded without wavelengths (band numbers), so "
+                             "they render only at their own bands")
+        order = np.argsort(self.axis.positions)
+        fitted = self.axis.positions[order]
+        target = np.asarray(wavelength_nm, dtype=np.float64)
+
+        def resampled(values: np.ndarray) -> np.ndarray:
+            return np.interp(target, fitted, values[order]).astype(np.float32)
+
+        return SpectralRenderer(
+            basis=self.basis, n_components=self.n_components,
+            axis=SpectralAxis(target, "nm", frame=(self.axis.minimum, self.axis.span)),
+            band_mean=resampled(self.band_mean), band_scale=resampled(self.band_scale),
+            brightness=self.brightness, sorted_by_centre=self.sorted_by_centre)
 
     def to_metadata(self) -> dict[str, Any]:
         return {

@@ -40,6 +40,7 @@ from phism_cli.pipeline.batch import (
     describe_failure,
     finished_output,
 )
+from phism_cli.pipeline.cross_sensor import scene_for_model
 from phism_cli.pipeline.encode_batch import OpenOutputs
 from phism_cli.pipeline.encode_files import (
     EncodeSettings,
@@ -51,7 +52,6 @@ from phism_cli.pipeline.encode_files import (
 )
 from phism_cli.pipeline.reporter import Reporter
 from phism_cli.pipeline.resume import TileProgress, ZarrTileWriter
-from phism_cli.pipeline.sensors import check_model_fits_scene
 
 WindowTuple = tuple[int, int, int, int]  # col_off, row_off, width, height
 
@@ -229,7 +229,8 @@ def encode_block_task(scene_path: str, settings: EncodeSettings, model: dict[str
                      nonfinite))
         stop_if_abandoned()
 
-    with open_scene(scene_path, **settings.scene_options) as scene:
+    with open_scene(scene_path, **settings.scene_options) as opened:
+        scene = scene_for_model(encoder, opened, Path(model["path"]), settings.resample_bands)
         writer = ZarrTileWriter(Path(store), spec)
         encode_scene(scene, encoder, writer, tile_size=settings.tile_size,
                      batch_size=settings.batch_size,
@@ -245,8 +246,9 @@ def encode_geotiff_task(scene_path: str, settings: EncodeSettings, model: dict[s
     stop_if_abandoned = _stop_if_abandoned()
     encoder = _worker_encoder(model["path"], model["sha256"], settings)
     stop_if_abandoned()
-    with open_scene(scene_path, **settings.scene_options) as scene, \
+    with open_scene(scene_path, **settings.scene_options) as opened, \
             RasterWriter(Path(tmp), spec, "tif", name=name) as writer:
+        scene = scene_for_model(encoder, opened, Path(model["path"]), settings.resample_bands)
         counts = encode_scene(scene, encoder, writer, tile_size=settings.tile_size,
                               batch_size=settings.batch_size,
                               on_written=lambda *_: stop_if_abandoned())
@@ -357,11 +359,12 @@ class DistributedEncode:
     def _reserve(self, job: SceneJob, advance: Callable[[int], None]) -> _SceneState:
         stack = ExitStack()
         try:
-            scene = stack.enter_context(open_scene(job.input, **self.settings.scene_options))
+            opened = stack.enter_context(open_scene(job.input, **self.settings.scene_options))
             model_path = Path(self.model["path"])
-            out = self.open_outputs([*scene.source_files, model_path])
+            out = self.open_outputs([*opened.source_files, model_path])
             stack.push(out.__exit__)  # commit on a normal exit, discard (or keep) on failure
-            check_model_fits_scene(self.encoder, scene, model_path)
+            scene = scene_for_model(self.encoder, opened, model_path,
+                                    self.settings.resample_bands)
             spec = latent_spec(scene, self.encoder, self.model, self.settings)
             output = reserve_latents(out, job.output, spec, self.flags.resume)
             windows = list(scene.windows(self.settings.tile_size))

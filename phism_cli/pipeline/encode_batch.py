@@ -16,6 +16,7 @@ from phism_cli.io.rasters import output_kind
 from phism_cli.io.scene_formats import open_scene
 from phism_cli.model.pca import Encoder
 from phism_cli.pipeline.batch import BatchFlags, SceneJob
+from phism_cli.pipeline.cross_sensor import scene_for_model
 from phism_cli.pipeline.encode import make_refinement
 from phism_cli.pipeline.encode_files import (
     EncodeSettings,
@@ -26,7 +27,6 @@ from phism_cli.pipeline.encode_files import (
     write_latents,
 )
 from phism_cli.pipeline.reporter import Reporter
-from phism_cli.pipeline.sensors import check_model_fits_scene
 
 OpenOutputs = Callable[[list[Path]], OutputSet]
 
@@ -37,9 +37,9 @@ def encode_job(job: SceneJob, encoder: Encoder, model_meta: dict[str, Any],
     """Encode one scene of a batch into its output; returns the scene's summary record."""
     start = time.perf_counter()
     model_path = Path(model_meta["path"])
-    scene = open_scene(job.input, **settings.scene_options)
-    with scene, open_outputs([*scene.source_files, model_path]) as out:
-        check_model_fits_scene(encoder, scene, model_path)
+    opened = open_scene(job.input, **settings.scene_options)
+    with opened, open_outputs([*opened.source_files, model_path]) as out:
+        scene = scene_for_model(encoder, opened, model_path, settings.resample_bands)
         spec = latent_spec(scene, encoder, model_meta, settings)
         latents_out = reserve_latents(out, job.output, spec, flags.resume)
         if latents_out.adopted:

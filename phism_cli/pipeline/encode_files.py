@@ -35,6 +35,7 @@ class EncodeSettings:
     refine_lr: float = 0.01
     geotiff: dict[str, Any] = field(default_factory=dict)  # --co and --cog
     precision: str = "auto"  # of the encoder network's layers (PhismEncoder.transform)
+    resample_bands: bool = False  # scenes of other sensors resampled onto the model's bands
 
 
 def latent_spec(scene: Scene, encoder: Encoder, model_meta: dict[str, Any],
@@ -61,7 +62,7 @@ def latent_spec(scene: Scene, encoder: Encoder, model_meta: dict[str, Any],
                        "offset": json_value(scene.offset), "nodata": json_value(scene.nodata),
                        "bad_bands": [int(b) + 1 for b in (~scene.bands.good).nonzero()[0]],
                        "bad_bands_dropped": not scene.keep_bad_bands,
-                       **band_provenance(scene)},
+                       **band_provenance(scene), **scene.provenance()},
             "encode": {"precision": settings_.precision, "refine_steps": settings_.refine,
                        "refine_lr": settings_.refine_lr if settings_.refine else None},
         },

@@ -7,9 +7,10 @@ from typing import Any
 
 import numpy as np
 
+from phism_cli.errors import ModelMismatchError
 from phism_cli.io.rasters import RasterReader, RasterSpec, RasterWriter, spectral_band_metadata
 from phism_cli.io.scene import Scene, iter_windows
-from phism_cli.model.renderer import Renderer
+from phism_cli.model.renderer import Renderer, SpectralRenderer
 from phism_cli.pipeline.metrics import ReconstructionMetrics
 from phism_cli.pixels import valid_mask
 
@@ -36,6 +37,34 @@ def render_latents(latents: RasterReader, renderer: Renderer, writer: RasterWrit
     return metrics
 
 
+def renderer_for_reference(renderer: Renderer, reference: Scene, n_bands: int
+                           ) -> tuple[Renderer, bool]:
+    """The renderer that draws the latents at `reference`'s bands, and whether they are not
+    the latents' own: a scene of another sensor (encoded with --resample-bands, or compared
+    with a scene of another sensor) is rendered at its own band centres, which a basis
+    renderer can since its bumps are continuous in nm."""
+    from phism_cli.pipeline.cross_sensor import MIN_OVERLAP
+
+    if reference.count == n_bands:
+        return renderer, False
+    mismatch = (f"--reference {reference.path} gives {reference.count} bands but the latents "
+                f"render {n_bands}")
+    wl = reference.wavelength_nm
+    if not isinstance(renderer, SpectralRenderer) or renderer.axis.unit != "nm" or wl is None:
+        raise ModelMismatchError(f"{mismatch}; open it with the same band options as encode "
+                                 "(only latents of the basis decoder render at another "
+                                 "sensor's wavelengths)")
+    fitted = renderer.axis.positions
+    inside = max(0.0, min(wl.max(), fitted.max()) - max(wl.min(), fitted.min()))
+    share = inside / max(float(wl.max() - wl.min()), 1e-9)
+    if share < MIN_OVERLAP:
+        raise ModelMismatchError(
+            f"{mismatch}, and its {wl.min():.0f}-{wl.max():.0f} nm lie only "
+            f"{100 * share:.0f} % inside the latents' {fitted.min():.0f}-{fitted.max():.0f} nm "
+            f"(at least {100 * MIN_OVERLAP:.0f} % is needed to render at its bands)")
+    return renderer.at_wavelengths(wl), True
+
+
 def source_bands_of(source: dict[str, Any] | None, n_bands: int) -> list[int] | None:
     """The 1-based numbers in the encoded file of the bands a latent map renders, from its
     metadata: listed (`source_bands`), or worked out from the bad bands encode dropped."""
@@ -54,16 +83,20 @@ def source_bands_of(source: dict[str, Any] | None, n_bands: int) -> list[int] | 
 
 
 def rendering_spec(latents: RasterReader, renderer: Renderer, meta: dict[str, Any],
-                   tile_size: int, reference: Scene | None = None) -> RasterSpec:
-    """The rendered spectra: one band per band of the encoded scene, with its wavelength,
-    fwhm and number in that file, in the scene's data unit when it is known (from the latent
-    map's metadata, else from --reference)."""
+                   tile_size: int, reference: Scene | None = None,
+                   at_reference: bool = False) -> RasterSpec:
+    """The rendered spectra: one band per band of the encoded scene (or, `at_reference`, of
+    the reference), with its wavelength, fwhm and number in that file, in the scene's data
+    unit when it is known (from the latent map's metadata, else from --reference)."""
     axis = renderer.axis
     n_bands = len(axis.positions)
     source = meta.get("source") if isinstance(meta.get("source"), dict) else {}
     source_bands = source_bands_of(source, n_bands)
     fwhm = source.get("fwhm_nm")
-    if not (isinstance(fwhm, list) and len(fwhm) == n_bands):
+    if at_reference and reference is not None:
+        source_bands = [int(b) + 1 for b in reference.band_indices]
+        fwhm = reference.fwhm_nm
+    elif not (isinstance(fwhm, list) and len(fwhm) == n_bands):
         fwhm = None if reference is None else reference.fwhm_nm
     unit = source.get("data_unit") or (None if reference is None else reference.data_unit)
     if axis.unit == "nm":
