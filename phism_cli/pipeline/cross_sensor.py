@@ -82,8 +82,9 @@ def scene_for_model(encoder: Encoder, scene: Scene, model_path: Path,
         return scene
     except ModelMismatchError as exc:
         if not resample:
-            raise ModelMismatchError(f"{exc} (or, for a scene of another sensor, pass "
-                                     "--resample-bands)") from None
+            message = str(exc).replace("use a model fitted on this sensor", "use a model "
+                                       "fitted on this sensor or pass --resample-bands")
+            raise ModelMismatchError(message) from None
     return resampled_onto(scene, encoder.wavelength_nm_, None, f"the model {model_path}")
 
 
