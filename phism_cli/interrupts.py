@@ -5,14 +5,19 @@ With `install()` (the command line does it first thing), SIGINT, SIGTERM and SIG
 and the entry point exits 128 + the signal number (130, 143, 129) with one line saying what
 was left behind. A second signal during that clean-up is ignored; a third ends the process
 at once. Inside `held()` (the renames that commit a command's outputs) a signal is kept
-until the block ends.
+until the block ends, and so it is while torch or XGBoost is being imported: an exception
+raised by the handler inside their C++ start-up (pybind11 calling back into Python) is not
+an exception but `std::terminate`, an abort with a core dump.
 """
 
 from __future__ import annotations
 
+import importlib.abc
+import importlib.machinery
 import os
 import signal
 import sys
+import threading
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from typing import Any
@@ -85,6 +90,46 @@ def _unraisable(unraisable: Any) -> None:
 _default_unraisable = sys.unraisablehook
 
 
+# Top-level packages whose import runs native start-up code that calls back into Python.
+NATIVE_PACKAGES = frozenset({"torch", "xgboost"})
+
+
+class _HeldLoader(importlib.abc.Loader):
+    """Runs a package's import inside `held()`: its own loader does the work."""
+
+    def __init__(self, loader: importlib.abc.Loader) -> None:
+        self._loader = loader
+
+    def create_module(self, spec: importlib.machinery.ModuleSpec) -> Any:
+        return self._loader.create_module(spec)
+
+    def exec_module(self, module: Any) -> None:
+        if threading.current_thread() is not threading.main_thread():
+            self._loader.exec_module(module)  # the handler runs in the main thread anyway
+            return
+        with held():
+            self._loader.exec_module(module)
+
+    def __getattr__(self, name: str) -> Any:  # get_resource_reader, is_package, ...
+        return getattr(self._loader, name)
+
+
+class _HeldImports(importlib.abc.MetaPathFinder):
+    """Finds `NATIVE_PACKAGES` as the path finder does, with loaders that hold signals."""
+
+    def find_spec(self, name: str, path: Any = None,
+                  target: Any = None) -> importlib.machinery.ModuleSpec | None:
+        if name not in NATIVE_PACKAGES:
+            return None
+        spec = importlib.machinery.PathFinder.find_spec(name, path, target)
+        if spec is not None and spec.loader is not None:
+            spec.loader = _HeldLoader(spec.loader)
+        return spec
+
+
+_HELD_IMPORTS = _HeldImports()
+
+
 def install() -> dict[int, Callable | int | None]:
     """Route the termination signals to `Interrupted`; returns the previous handlers.
 
@@ -94,6 +139,8 @@ def install() -> dict[int, Callable | int | None]:
     _kept.clear()
     sys.unraisablehook = _unraisable
     _installed[0] = True
+    if _HELD_IMPORTS not in sys.meta_path:
+        sys.meta_path.insert(0, _HELD_IMPORTS)
     previous = {}
     for sig in HANDLED:
         current = signal.getsignal(sig)
@@ -113,5 +160,7 @@ def finishing() -> None:
 def restore(previous: dict[int, Callable | int | None]) -> None:
     _installed[0] = False
     sys.unraisablehook = _default_unraisable
+    if _HELD_IMPORTS in sys.meta_path:
+        sys.meta_path.remove(_HELD_IMPORTS)
     for sig, handler in previous.items():
         signal.signal(sig, handler if handler is not None else signal.SIG_DFL)
