@@ -88,9 +88,13 @@ def open_scenes(paths: Sequence[Path], **options: Any) -> list[Scene]:
 
 def training_provenance(scenes: Sequence[Scene]) -> dict[str, Any]:
     """What a checkpoint records about the scenes it was fitted on."""
+    from phism_cli.pipeline.cross_sensor import ResampledScene
+
     first = scenes[0]
+    resampled = [str(s.path) for s in scenes if isinstance(s, ResampledScene)]
     return {
         "scenes": [str(s.path) for s in scenes],
+        **({"resampled_onto_first_scene": resampled} if resampled else {}),
         "source_bands": len(first.bands.good),
         "good_band_mask": [int(g) for g in first.bands.good],
         "bad_bands_dropped": not first.keep_bad_bands,
@@ -136,7 +140,8 @@ def move_encoder(encoder: Encoder, device: str) -> None:
 
 def fit_encoder_on_scenes(scenes: Sequence[Scene], encoder: Encoder, max_pixels: int,
                           tile_size: int, quiet: bool) -> tuple[Encoder, int]:
-    """Sample valid pixels from `scenes` and fit `encoder`; returns it and the pixel count."""
+    """Sample valid pixels from `scenes` (of one sensor, or seen through the first one's
+    bands: `on_common_bands`) and fit `encoder`; returns it and the pixel count."""
     from phism_cli.pipeline.sampling import sample_pixels
     from phism_cli.pipeline.sensors import check_same_sensor
 

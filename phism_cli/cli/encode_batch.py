@@ -32,6 +32,7 @@ def fit_batch_encoder(jobs: list[SceneJob], path: Path, encoder: Encoder,
     from phism_cli.model.checkpoint import save_encoder
     from phism_cli.model.encoder_file import is_phism_encoder
     from phism_cli.pipeline.batch import FAILED, SceneResult, describe_failure
+    from phism_cli.pipeline.cross_sensor import on_common_bands
 
     if flags.skips_finished and path.is_file() and is_phism_encoder(path):
         say(f"reusing the batch's encoder {path} (fitted by an earlier run)", quiet)
@@ -54,8 +55,9 @@ def fit_batch_encoder(jobs: list[SceneJob], path: Path, encoder: Encoder,
                      quiet) as out:
             model_out = out.add(path, recognise=is_phism_encoder)
             say(f"no --model given: fitting one encoder on {plural(len(scenes), 'scene')}", quiet)
-            fit_encoder_on_scenes(scenes, encoder, max_pixels, settings.tile_size, quiet)
-            save_encoder(encoder, model_out.tmp, extra=training_provenance(scenes))
+            training = on_common_bands(scenes, settings.resample_bands)
+            fit_encoder_on_scenes(training, encoder, max_pixels, settings.tile_size, quiet)
+            save_encoder(encoder, model_out.tmp, extra=training_provenance(training))
     finally:
         for scene in scenes:
             scene.close()

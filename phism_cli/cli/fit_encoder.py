@@ -25,7 +25,8 @@ from phism_cli.cli.scene_options import with_scene_options
 @with_scene_options
 @with_aliases(learning_rate="--lr")
 def fit_encoder(
-    scenes: Annotated[list[Path], typer.Argument(help="Scenes of one sensor to train on.")],
+    scenes: Annotated[list[Path], typer.Argument(
+        help="Scenes to train on: of one sensor, or of several with --resample-bands.")],
     output: opt.OutputPath = ...,
     components: opt.Components = 5,
     basis: opt.Basis = "skewnormal",
@@ -44,6 +45,10 @@ def fit_encoder(
     device: opt.Device = "auto",
     threads: opt.Threads = None,
     tile_size: opt.TileSize = 256,
+    resample_bands: Annotated[bool, typer.Option(
+        "--resample-bands", help="Train on scenes of several sensors: each scene whose bands "
+        "differ from the first scene's is resampled onto them (Gaussian responses); refused "
+        "when it spans less than 90 % of their range.")] = False,
     scene_options: dict | None = None,
     overwrite: opt.Overwrite = False,
     json_out: opt.JsonOut = False,
@@ -55,10 +60,12 @@ def fit_encoder(
     from phism_cli.io.files import file_sha256
     from phism_cli.model.checkpoint import save_encoder
     from phism_cli.model.encoder_file import is_phism_encoder
+    from phism_cli.pipeline.cross_sensor import on_common_bands
 
     _check_model_name(output)
     opened = open_scenes(scenes, **scene_options)
     try:
+        opened = on_common_bands(opened, resample_bands)
         encoder = build_encoder(components=components, basis=basis, fixed=fixed,
                                 brightness=brightness,
                                 decoder=decoder, latent_dim=latent_dim, epochs=epochs,

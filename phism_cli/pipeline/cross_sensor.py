@@ -107,3 +107,24 @@ def resampled_onto(scene: Scene, target_nm: np.ndarray | None, target_fwhm_nm: n
             f"{np.max(target_nm):.0f} nm of {what} (--resample-bands needs "
             f"{100 * MIN_OVERLAP:.0f} %); use a model fitted on a sensor that overlaps it")
     return ResampledScene(scene, resampling, target_fwhm_nm)
+
+
+def on_common_bands(scenes: list[Scene], resample: bool) -> list[Scene]:
+    """`scenes` as one encoder trains on them: with `resample`, each scene whose bands differ
+    from the first scene's is resampled onto them (refused below MIN_OVERLAP); without, as
+    they are (`check_same_sensor` then refuses a mix, naming --resample-bands)."""
+    if not resample or len(scenes) < 2:
+        return scenes
+    first = scenes[0]
+    return [first, *(scene if same_bands(scene, first) else
+                     resampled_onto(scene, first.wavelength_nm, first.fwhm_nm,
+                                    f"the first scene, {first.path}")
+                     for scene in scenes[1:])]
+
+
+def same_bands(scene: Scene, other: Scene) -> bool:
+    """The same band count at the same centres (within 1 nm), or neither has wavelengths."""
+    a, b = scene.wavelength_nm, other.wavelength_nm
+    if scene.count != other.count or (a is None) != (b is None):
+        return False
+    return a is None or bool(np.all(np.abs(a - b) <= 1.0))

@@ -93,12 +93,16 @@ def _restore_bands(wanted: list[int], used: list[int], scene: Scene) -> str:
             "(the model's bands) instead of other band options")
 
 
+_MIXED_FIX = ("fit one encoder per sensor, or pass --resample-bands to train on every scene "
+              "resampled onto the first one's bands")
+
+
 def check_same_sensor(scenes: Sequence[Scene]) -> None:
     first = scenes[0]
     for other in scenes[1:]:
         if other.count != first.count:
             raise PhismError(f"{other.path} has {other.count} bands but {first.path} has "
-                             f"{first.count}; fit one encoder per sensor")
+                             f"{first.count}; {_MIXED_FIX}")
         a, b = first.wavelength_nm, other.wavelength_nm
         if (a is None) != (b is None):
             raise PhismError(f"{other.path} and {first.path}: one has wavelengths and the "
@@ -106,4 +110,4 @@ def check_same_sensor(scenes: Sequence[Scene]) -> None:
                              "(--ignore-wavelengths)")
         if a is not None and not bool(np.all(np.abs(a - b) <= 1.0)):
             raise PhismError(f"{other.path} and {first.path} have different wavelengths; "
-                             "fit one encoder per sensor")
+                             f"{_MIXED_FIX}")

@@ -64,3 +64,36 @@ def test_too_little_overlap_is_refused(two_sensors, cli, tmp_path) -> None:
     result = cli("encode", vnir, "-m", model, "-o", tmp_path / "v.zarr", "--resample-bands")
     assert result.code != 0
     assert "spans 400-1000 nm, 28 % of the 381-2493 nm of the model" in result.err
+
+
+def test_fit_encoder_on_two_sensors_resamples_onto_the_first(two_sensors, cli,
+                                                             tmp_path) -> None:
+    emit, enmap = two_sensors
+    model = tmp_path / "both.safetensors"
+    refused = cli("fit-encoder", emit, enmap, "-o", model, "--epochs", "2")
+    assert refused.code == 1 and not model.exists()
+    assert refused.err.rstrip().endswith("pass --resample-bands to train on every scene "
+                                         "resampled onto the first one's bands"), refused.err
+    fitted = cli("fit-encoder", emit, enmap, "-o", model, "--epochs", "2",
+                 "--resample-bands", "--json")
+    assert fitted.code == 0, fitted.err
+    info = json.loads(cli("info", model, "--json").out)
+    assert info["bands"] == 120  # the first scene's (EMIT's) bands
+    # Each sensor then encodes through the one model, EnMAP resampled onto EMIT's bands.
+    for scene, name in ((emit, "emit"), (enmap, "enmap")):
+        args = ["--resample-bands"] if name == "enmap" else []
+        result = cli("encode", scene, "-m", model, "-o", tmp_path / f"{name}.zarr", "-q", *args)
+        assert result.code == 0, result.err
+    latents = [xr.open_zarr(tmp_path / f"{n}.zarr")["latent"] for n in ("emit", "enmap")]
+    assert list(latents[0].channel.values) == list(latents[1].channel.values)
+
+
+def test_fit_encoder_refuses_a_scene_that_covers_too_little(two_sensors, cli,
+                                                            tmp_path) -> None:
+    emit, _ = two_sensors
+    vnir_nm = np.linspace(400.0, 1000.0, 30)
+    vnir = write_emit(tmp_path / "EMIT_L2A_RFL_001_vnir.nc", _field(vnir_nm), vnir_nm)
+    result = cli("fit-encoder", emit, vnir, "-o", tmp_path / "m.safetensors",
+                 "--resample-bands")
+    assert result.code == 1 and not (tmp_path / "m.safetensors").exists()
+    assert "spans 400-1000 nm, 28 % of the 381-2493 nm of the first scene" in result.err
