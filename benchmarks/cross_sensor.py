@@ -158,11 +158,18 @@ def reconstruction(model: SimulatedSensor, scene: SimulatedSensor) -> dict:
         if share < MIN_OVERLAP:
             bands = (wl >= fitted.min()) & (wl <= fitted.max())
             row["render_share"] = share
-        renderer = renderer.at_wavelengths(wl[bands])
-    metrics = ReconstructionMetrics()
+        # What render --reference does (each band integrated over its response), and each
+        # band at its centre, side by side
+        renderers = {"": renderer.at_wavelengths(wl[bands], scene.fwhm_nm[bands]),
+                     "_centre": renderer.at_wavelengths(wl[bands])}
+    else:
+        renderers = {"": renderer, "_centre": renderer}
     finite = np.isfinite(latent).all(axis=1)
-    metrics.update(scene.valid[finite][:, bands], renderer.render(latent[finite]))
-    return row | {"psnr_db": metrics.psnr_db, "sam_deg": metrics.sam_deg}
+    for suffix, drawing in renderers.items():
+        metrics = ReconstructionMetrics()
+        metrics.update(scene.valid[finite][:, bands], drawing.render(latent[finite]))
+        row |= {f"psnr{suffix}_db": metrics.psnr_db, f"sam{suffix}_deg": metrics.sam_deg}
+    return row
 
 
 def head_scores(sensors: dict[str, SimulatedSensor], labels: np.ndarray, classes: list[int],
@@ -245,7 +252,9 @@ def markdown(report: dict) -> str:
                       f"{names[k]} {fits[k]['bands']}" for k in names) + ".", "",
                   "### Reconstruction PSNR (dB): rows fitted on, columns encoded", "",
                   "Diagonal: the sensor's own encoder. Off the diagonal: the difference to the "
-                  "column's own encoder (negative: worse); `refused` where the column's range "
+                  "column's own encoder (negative: worse), rendered as `render --reference` "
+                  "does (each band integrated over its Gaussian response) and, in brackets, "
+                  "each band at its centre; `refused` where the column's range "
                   f"covers less than {100 * MIN_OVERLAP:.0f} % of the row's (share found). "
                   "†: the row's range covers too little of the column's for `render "
                   "--reference` (it refuses); the PSNR given is over the column's bands inside "
@@ -264,7 +273,7 @@ def markdown(report: dict) -> str:
                 elif r["render_share"] < 1.0:
                     cells.append(f"{fmt(r['psnr_db'])} in range†")
                 else:
-                    cells.append(f"{r['psnr_db'] - own:+.2f}")
+                    cells.append(f"{r['psnr_db'] - own:+.2f} ({r['psnr_centre_db'] - own:+.2f})")
             lines.append(f"| {names[a]} | " + " | ".join(cells) + " |")
         within = [psnr[(a, b)]["psnr_db"] - psnr[(b, b)]["psnr_db"] for a in names for b in names
                   if a != b and psnr[(a, b)]["psnr_db"] is not None

@@ -74,7 +74,12 @@ def render(
     from phism_cli.io.rasters import RasterReader, RasterWriter, is_phism_raster, output_kind
     from phism_cli.io.scene_formats import open_scene
     from phism_cli.pipeline.batch import is_batch_output, plan_outputs
-    from phism_cli.pipeline.render import render_latents, renderer_for_reference, rendering_spec
+    from phism_cli.pipeline.render import (
+        band_response_of,
+        render_latents,
+        renderer_for_reference,
+        rendering_spec,
+    )
 
     geotiff = opt.geotiff_options(creation_options, cog,
                                   *(j.output for j in plan_outputs(latents, output, ".tif")))
@@ -140,6 +145,7 @@ def render(
         summary: dict[str, object] = {"output": str(output), "format": kind,
                                       "bands": len(renderer.band_mean),
                                       "at_reference_bands": at_reference,
+                                      "band_response": band_response_of(renderer),
                                       "height": reader.height, "width": reader.width,
                                       "rendered_pixels": metrics.rendered}
         if ref is not None:

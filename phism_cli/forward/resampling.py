@@ -49,15 +49,8 @@ def band_resampling(source_nm: np.ndarray, target_nm: np.ndarray,
     if source.size < 2 or target.size < 1:
         raise ValueError(f"resampling needs at least 2 source bands and 1 target band "
                          f"(found {source.size} and {target.size})")
-    width = _widths(target) if target_fwhm_nm is None else \
-        np.asarray(target_fwhm_nm, dtype=np.float64)
-    sigma = width / FWHM_PER_SIGMA
-    step = min(_GRID_STEP_NM, float(sigma.min()) / 2.0)
-    low = min(float((target - _REACH_SIGMAS * sigma).min()), float(source.min()))
-    high = max(float((target + _REACH_SIGMAS * sigma).max()), float(source.max()))
-    grid = np.arange(low, high + step, step)
-    gauss = np.exp(-0.5 * ((grid[None, :] - target[:, None]) / sigma[:, None]) ** 2)
-    gauss /= gauss.sum(axis=1, keepdims=True)
+    grid, gauss = gaussian_band_weights(target, target_fwhm_nm,
+                                        (float(source.min()), float(source.max())))
     matrix = gauss @ _interpolation(source, grid)
     lo, hi = float(source.min()), float(source.max())
     span = float(target.max() - target.min())
@@ -67,6 +60,26 @@ def band_resampling(source_nm: np.ndarray, target_nm: np.ndarray,
         coverage = float(lo <= target[0] <= hi)
     return BandResampling(matrix, source, target, coverage,
                           np.flatnonzero((target < lo) | (target > hi)))
+
+
+def gaussian_band_weights(centre_nm: np.ndarray, fwhm_nm: np.ndarray | None,
+                          reach_nm: tuple[float, float] | None = None
+                          ) -> tuple[np.ndarray, np.ndarray]:
+    """A fine wavelength grid (nm) and the (bands, grid) weights that integrate a spectrum
+    drawn on it against each band's Gaussian response (rows sum to 1). `fwhm_nm` None: each
+    band as wide as its spacing to its neighbours; the grid spans every response to
+    `_REACH_SIGMAS` and at least `reach_nm`."""
+    centre = np.asarray(centre_nm, dtype=np.float64)
+    width = _widths(centre) if fwhm_nm is None else np.asarray(fwhm_nm, dtype=np.float64)
+    sigma = width / FWHM_PER_SIGMA
+    step = min(_GRID_STEP_NM, float(sigma.min()) / 2.0)
+    low = float((centre - _REACH_SIGMAS * sigma).min())
+    high = float((centre + _REACH_SIGMAS * sigma).max())
+    if reach_nm is not None:
+        low, high = min(low, reach_nm[0]), max(high, reach_nm[1])
+    grid = np.arange(low, high + step, step)
+    gauss = np.exp(-0.5 * ((grid[None, :] - centre[:, None]) / sigma[:, None]) ** 2)
+    return grid, gauss / gauss.sum(axis=1, keepdims=True)
 
 
 def _interpolation(source: np.ndarray, grid: np.ndarray) -> np.ndarray:

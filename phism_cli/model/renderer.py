@@ -11,6 +11,7 @@ import torch
 
 from phism_cli.errors import PhismError
 from phism_cli.forward.bases import SpectralBasis, make_basis
+from phism_cli.forward.resampling import gaussian_band_weights
 from phism_cli.model.network import SERIAL_BELOW_ROWS, serial_torch
 
 
@@ -45,6 +46,20 @@ class SpectralAxis:
         return torch.as_tensor((self.positions - self.minimum) / self.span, dtype=torch.float32)
 
 
+@dataclass
+class BandIntegration:
+    """A sensor's spectral response: each band's value is the spectrum drawn on a fine
+    wavelength grid, integrated against the band's Gaussian response (`weights`, rows sum to
+    1), instead of the spectrum's value at the band's centre."""
+
+    grid: SpectralAxis  # the fine grid, normalised in the fitted axis's frame
+    weights: np.ndarray  # (bands, grid) float32
+    band_mean: np.ndarray  # (grid,) the band statistics on the grid
+    band_scale: np.ndarray
+
+    ROWS = 4096  # pixels drawn on the grid at a time: a (ROWS, grid) float32 block
+
+
 BRIGHTNESS_MEANING = ("the 'brightness' channel: each pixel's multiple of the reference "
                       "spectrum band_mean (the training mean; 1 = its level), added to the "
                       "components; illumination, topography or albedo")
@@ -61,6 +76,8 @@ class SpectralRenderer:
     band_scale: np.ndarray
     brightness: bool = False  # a last channel multiplies band_mean, the reference spectrum
     sorted_by_centre: bool = False  # each pixel's components in order of their centres
+    # None: each band is the spectrum at its centre (as the encoder was fitted)
+    integration: BandIntegration | None = None
 
     @property
     def channel_names(self) -> list[str]:
@@ -87,35 +104,67 @@ class SpectralRenderer:
     def render(self, latent: np.ndarray) -> np.ndarray:
         """(N, K*P [+1]) latent values in physical units -> (N, C) spectra in the input's
         units: brightness x band_mean plus the components."""
+        if self.integration is not None:
+            return self._integrated(latent)
         scaled = self.basis.render(self._normalised_params(latent), self.axis.normalised())
         return scaled.numpy() * self.band_scale + self.brightness_of(latent) * self.band_mean
+
+    def _integrated(self, latent: np.ndarray) -> np.ndarray:
+        fine = self.integration
+        positions = fine.grid.normalised()
+        out = np.empty((latent.shape[0], fine.weights.shape[0]), dtype=np.float32)
+        for first in range(0, latent.shape[0], fine.ROWS):
+            rows = latent[first:first + fine.ROWS]
+            drawn = self.basis.render(self._normalised_params(rows), positions).numpy()
+            drawn = drawn * fine.band_scale + self.brightness_of(rows) * fine.band_mean
+            out[first:first + fine.ROWS] = drawn @ fine.weights.T
+        return out
 
     @torch.inference_mode()
     def components(self, latent: np.ndarray) -> np.ndarray:
         """(N, K, C): each component's contribution, in the input's units but without the mean."""
+        if self.integration is not None:
+            fine = self.integration
+            parts = self.basis.render_components(self._normalised_params(latent),
+                                                 fine.grid.normalised())
+            return (parts.numpy() * fine.band_scale) @ fine.weights.T
         parts = self.basis.render_components(self._normalised_params(latent),
                                              self.axis.normalised())
         return parts.numpy() * self.band_scale
 
-    def at_wavelengths(self, wavelength_nm: np.ndarray) -> SpectralRenderer:
-        """This renderer drawing the same latents at other band centres (another sensor's):
-        the bumps are continuous in nm; the band statistics are interpolated linearly between
-        the fitted bands (held beyond the end ones)."""
+    def at_wavelengths(self, wavelength_nm: np.ndarray,
+                       fwhm_nm: np.ndarray | None = None) -> SpectralRenderer:
+        """This renderer drawing the same latents at other bands (another sensor's): the
+        bumps are continuous in nm; the band statistics are interpolated linearly between
+        the fitted bands (held beyond the end ones). With `fwhm_nm` each band integrates the
+        spectrum against its Gaussian response; without, it is the value at its centre."""
         if self.axis.unit != "nm":
             raise PhismError("the latents were encoded without wavelengths (band numbers), so "
                              "they render only at their own bands")
         order = np.argsort(self.axis.positions)
         fitted = self.axis.positions[order]
         target = np.asarray(wavelength_nm, dtype=np.float64)
+        frame = (self.axis.minimum, self.axis.span)
 
-        def resampled(values: np.ndarray) -> np.ndarray:
-            return np.interp(target, fitted, values[order]).astype(np.float32)
+        def resampled(values: np.ndarray, at: np.ndarray) -> np.ndarray:
+            return np.interp(at, fitted, values[order]).astype(np.float32)
 
+        integration = None
+        band_mean, band_scale = resampled(self.band_mean, target), \
+            resampled(self.band_scale, target)
+        if fwhm_nm is not None:
+            grid, weights = gaussian_band_weights(target, np.asarray(fwhm_nm, np.float64))
+            weights = weights.astype(np.float32)
+            integration = BandIntegration(
+                SpectralAxis(grid, "nm", frame=frame), weights,
+                resampled(self.band_mean, grid), resampled(self.band_scale, grid))
+            band_mean = weights @ integration.band_mean
         return SpectralRenderer(
             basis=self.basis, n_components=self.n_components,
-            axis=SpectralAxis(target, "nm", frame=(self.axis.minimum, self.axis.span)),
-            band_mean=resampled(self.band_mean), band_scale=resampled(self.band_scale),
-            brightness=self.brightness, sorted_by_centre=self.sorted_by_centre)
+            axis=SpectralAxis(target, "nm", frame=frame),
+            band_mean=band_mean, band_scale=band_scale,
+            brightness=self.brightness, sorted_by_centre=self.sorted_by_centre,
+            integration=integration)
 
     def to_metadata(self) -> dict[str, Any]:
         return {

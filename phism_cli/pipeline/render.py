@@ -41,8 +41,9 @@ def renderer_for_reference(renderer: Renderer, reference: Scene, n_bands: int
                            ) -> tuple[Renderer, bool]:
     """The renderer that draws the latents at `reference`'s bands, and whether they are not
     the latents' own: a scene of another sensor (encoded with --resample-bands, or compared
-    with a scene of another sensor) is rendered at its own band centres, which a basis
-    renderer can since its bumps are continuous in nm."""
+    with a scene of another sensor) is rendered at its own bands, which a basis renderer can
+    since its bumps are continuous in nm: each band integrated against its Gaussian
+    response where the scene gives every band's FWHM, else at its centre."""
     from phism_cli.pipeline.cross_sensor import MIN_OVERLAP
 
     if reference.count == n_bands:
@@ -62,7 +63,15 @@ def renderer_for_reference(renderer: Renderer, reference: Scene, n_bands: int
             f"{mismatch}, and its {wl.min():.0f}-{wl.max():.0f} nm lie only "
             f"{100 * share:.0f} % inside the latents' {fitted.min():.0f}-{fitted.max():.0f} nm "
             f"(at least {100 * MIN_OVERLAP:.0f} % is needed to render at its bands)")
-    return renderer.at_wavelengths(wl), True
+    fwhm = reference.fwhm_nm
+    usable = fwhm is not None and bool(np.all(np.isfinite(fwhm) & (fwhm > 0)))
+    return renderer.at_wavelengths(wl, fwhm if usable else None), True
+
+
+def band_response_of(renderer: Renderer) -> str:
+    """How the renderer draws a band: "gaussian" (integrated over its response) or "centre"
+    (the spectrum's value at the band centre)."""
+    return "gaussian" if getattr(renderer, "integration", None) is not None else "centre"
 
 
 def source_bands_of(source: dict[str, Any] | None, n_bands: int) -> list[int] | None:

@@ -49,6 +49,7 @@ def test_encode_another_sensor_and_render_at_its_bands(two_sensors, cli, tmp_pat
     assert result.code == 0, result.err
     summary = json.loads(result.out)
     assert summary["bands"] == 100 and summary["at_reference_bands"] is True
+    assert summary["band_response"] == "gaussian"  # METADATA.XML gives every band's FWHM
     assert summary["psnr_db"] > 30
     with rasterio.open(tmp_path / "r.tif") as ds:
         assert ds.count == 100 and float(ds.tags(1)["wavelength"]) == pytest.approx(418.0)

@@ -40,6 +40,8 @@ def check_refinement_improves_the_render(cli, tmp_path: Path, model: Path,
                   SAMPLE_SCENE, "--json", "-q")
         assert out.code == 0, out.err
         psnr[name] = json.loads(out.out)["psnr_db"]
+        # At its own bands a latent map renders as it was fitted: each band at its centre.
+        assert json.loads(out.out)["band_response"] == "centre"
     assert psnr["plain"] == pytest.approx(summary["psnr_before_db"], abs=0.05)
     assert psnr["refined"] == pytest.approx(summary["psnr_after_db"], abs=0.05)
     sigma = xr.open_zarr(refined)["latent"].sel(channel="c0_sigma_nm").values
