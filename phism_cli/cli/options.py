@@ -8,8 +8,9 @@ from typing import Annotated, Any
 
 import typer
 
-# The registered bases (phism_cli.forward.bases.BASES); a test keeps the two in step.
-BASIS_NAMES = ("skewnormal", "gaussian")
+from phism_cli.forward.basis_registry import REGISTERED
+
+BASIS_NAMES = tuple(REGISTERED)  # the registered spectral bases
 # --basis also takes pca: principal components (phism_cli.model.pca), no spectral basis.
 ENCODER_BASES = (*BASIS_NAMES, "pca")
 

@@ -18,8 +18,9 @@ from typing import Any, ClassVar, Literal
 import torch
 from torch import Tensor
 
+from phism_cli.forward.basis_registry import basis_class
+
 __all__ = [
-    "BASES",
     "GaussianBasis",
     "ParamSpec",
     "SkewNormalBasis",
@@ -249,18 +250,10 @@ class GaussianBasis(SpectralBasis):
         return {"amplitude_scale": self.amplitude_scale, "min_width": self.min_width}
 
 
-BASES: dict[str, type[SpectralBasis]] = {
-    SkewNormalBasis.name: SkewNormalBasis,
-    GaussianBasis.name: GaussianBasis,
-}
-
-
 def make_basis(name: str, **config: Any) -> SpectralBasis:
-    """A registered basis; every setting of the built-in bases is a finite positive number."""
-    try:
-        cls = BASES[name]
-    except KeyError:
-        raise ValueError(f"unknown basis {name!r}; choose one of {', '.join(BASES)}") from None
+    """A registered basis (`basis_registry`); every setting of the built-in bases is a
+    finite positive number."""
+    cls = basis_class(name)
     for key, value in config.items():
         if isinstance(value, bool) or not isinstance(value, int | float) or \
                 not math.isfinite(value) or value <= 0:

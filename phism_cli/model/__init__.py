@@ -5,7 +5,6 @@ from __future__ import annotations
 from typing import Any
 
 __all__ = [
-    "BASES",
     "GaussianBasis",
     "PcaEncoder",
     "PhismEncoder",
@@ -13,7 +12,7 @@ __all__ = [
     "SpectralBasis",
     "make_basis",
 ]
-_BASES = ("BASES", "GaussianBasis", "SkewNormalBasis", "SpectralBasis", "make_basis")
+_BASES = ("GaussianBasis", "SkewNormalBasis", "SpectralBasis", "make_basis")
 
 
 def __getattr__(name: str) -> Any:

@@ -180,3 +180,21 @@ def test_refine_with_a_learned_decoder_is_refused_before_fitting(cli, tmp_path) 
     result = cli("encode", SAMPLE_SCENE, "-o", output, "--decoder", "mlp", "--refine", 3)
     assert result.code == 1 and "--decoder mlp" in result.err and "fitting" not in result.err
     assert not output.exists() and not (tmp_path / "x.encoder.safetensors").exists()
+
+
+def test_a_registered_basis_runs_through_every_command(cli, tmp_path) -> None:
+    """The Lorentzian basis is one module and one registration line: fit, encode, render and
+    info take it with nothing else changed."""
+    model = tmp_path / "lorentz.safetensors"
+    fit = cli("fit-encoder", SAMPLE_SCENE, "-o", model, "--basis", "lorentzian", "-k", "3",
+              "--epochs", "2", "--max-pixels", "1000", "-q", "--threads", 1)
+    assert fit.code == 0, fit.err
+    assert cli("encode", SAMPLE_SCENE, "-o", tmp_path / "l.zarr", "-m", model, "-q").code == 0
+    channels = list(xr.open_zarr(tmp_path / "l.zarr")["latent"].channel.values)
+    assert channels[:3] == ["c0_mu_nm", "c0_gamma_nm", "c0_amp"]
+    result = cli("render", tmp_path / "l.zarr", "-o", tmp_path / "l.tif", "--reference",
+                 SAMPLE_SCENE, "--json", "-q")
+    assert result.code == 0, result.err
+    assert json.loads(result.out)["psnr_db"] > 25
+    info = cli("info", model)
+    assert info.code == 0 and "lorentzian" in info.out.lower(), info.out

@@ -167,7 +167,7 @@ def test_basis_refusals_before_work(cli, tmp_path, scene, args, says) -> None:
 
 def test_unknown_basis_is_refused_before_work(cli, tmp_path, scene) -> None:
     result = cli("fit-encoder", scene, "-o", tmp_path / "m.safetensors", "--basis", "pcb")
-    assert result.code == 1 and "skewnormal, gaussian, pca" in _one_line(result.err)
+    assert result.code == 1 and "skewnormal, gaussian, lorentzian, pca" in _one_line(result.err)
 
 
 def test_refine_with_pca_is_refused(cli, tmp_path, scene, pca_model) -> None:

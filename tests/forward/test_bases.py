@@ -4,6 +4,7 @@ import torch
 from scipy.stats import norm, skewnorm
 
 from phism_cli.forward.bases import GaussianBasis, SkewNormalBasis, make_basis
+from phism_cli.forward.basis_registry import REGISTERED
 
 X = torch.linspace(0.0, 1.0, 101)
 
@@ -58,12 +59,19 @@ def test_unknown_basis() -> None:
         make_basis("spline")
 
 
-def test_command_line_names_every_basis() -> None:
-    """options.py lists the bases without importing torch; it must list exactly these."""
-    from phism_cli.cli.options import BASIS_NAMES
-    from phism_cli.forward.bases import BASES
-
-    assert tuple(BASES) == BASIS_NAMES
+@pytest.mark.parametrize("name", sorted(REGISTERED))
+def test_every_registered_basis_loads_and_renders_unit_area_bumps(name: str) -> None:
+    """A registration line names a class that loads, is called by its name and renders a
+    component of amplitude 1 as a bump of area 1 on the normalised axis."""
+    basis = make_basis(name)
+    assert basis.name == name and dict(basis.config()) == dict(type(basis)().config())
+    params = basis.activate(basis.initial_raw(1))
+    params[..., basis.amplitude_index] = 1.0
+    params[..., basis.position_index] = 0.5
+    params[..., 1] = 0.01
+    x = torch.linspace(0.0, 1.0, 20001)
+    area = torch.trapezoid(basis.render(params[None], x)[0], x)
+    assert float(area) == pytest.approx(1.0, abs=0.02)
 
 
 def test_initial_components_are_spread_over_the_axis() -> None:

@@ -6,12 +6,13 @@ import numpy as np
 import pytest
 import torch
 
-from phism_cli.forward.bases import BASES, make_basis
+from phism_cli.forward.bases import make_basis
+from phism_cli.forward.basis_registry import REGISTERED
 from phism_cli.forward.bumps import BumpModel
 from phism_cli.model.renderer import SpectralAxis, SpectralRenderer
 
 
-@pytest.mark.parametrize("basis_name", sorted(BASES))
+@pytest.mark.parametrize("basis_name", sorted(REGISTERED))
 def test_bump_model_renders_what_the_latent_renderer_renders(basis_name) -> None:
     torch.manual_seed(0)
     basis = make_basis(basis_name)

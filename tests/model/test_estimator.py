@@ -57,13 +57,14 @@ def test_fixed_ablation_shares_shapes(pixels) -> None:
     assert latent[:, :, 3].std(axis=0).min() > 0
 
 
-def test_checkpoint_round_trip_without_pickle(pixels, tmp_path) -> None:
-    enc = _small(basis="gaussian", epochs=2).fit(pixels, wavelength_nm=WAVELENGTH_NM)
+@pytest.mark.parametrize("basis", ["gaussian", "lorentzian"])
+def test_checkpoint_round_trip_without_pickle(pixels, tmp_path, basis) -> None:
+    enc = _small(basis=basis, epochs=2).fit(pixels, wavelength_nm=WAVELENGTH_NM)
     save_encoder(enc, tmp_path / "m.safetensors")
     loaded, meta = load_encoder(tmp_path / "m.safetensors")
     np.testing.assert_array_equal(loaded.transform(pixels[:20]), enc.transform(pixels[:20]))
     assert meta["format"] == "phism-encoder" and len(meta["sha256"]) == 64
-    assert meta["renderer"]["axis_unit"] == "nm" and meta["config"]["basis"] == "gaussian"
+    assert meta["renderer"]["axis_unit"] == "nm" and meta["config"]["basis"] == basis
     assert (tmp_path / "m.safetensors").read_bytes()[:8] != b"\x80\x04"  # not a pickle
 
 
