@@ -73,12 +73,13 @@ def scene_files(scenes: Sequence[Scene]) -> list[Path]:
 
 
 def open_scenes(paths: Sequence[Path], **options: Any) -> list[Scene]:
-    from phism_cli.io.scene_formats import open_scene
+    """Every scene opened (each with the format options its format takes), or none."""
+    from phism_cli.io.scene_formats import open_scene, options_per_scene
 
     opened: list[Scene] = []
     try:
-        for path in paths:
-            opened.append(open_scene(path, **options))
+        for path, own in zip(paths, options_per_scene(list(paths), options), strict=True):
+            opened.append(open_scene(path, **own))
     except BaseException:
         for scene in opened:
             scene.close()

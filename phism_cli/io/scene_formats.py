@@ -8,6 +8,7 @@ in `FORMATS` below.
 from __future__ import annotations
 
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 
@@ -35,6 +36,30 @@ def find_format(path: Path) -> SceneFormat:
         if scene_format.can_open(path):
             return scene_format
     raise SceneError(f"{path}: not a scene format phism reads")
+
+
+FORMAT_OPTIONS = ("variable", "shape", "layout", "pixel_order", "no_ortho")
+
+
+def options_per_scene(paths: list[Path], options: dict[str, Any]) -> list[dict[str, Any]]:
+    """`open_scene` options for each of several scenes: a format's own option (`--no-ortho`,
+    `--variable`, ...) goes to the scenes of the formats that take it, so that one command
+    can read scenes of several formats; an option no scene's format takes is left in for
+    all, and `open_scene` refuses it naming the formats it applies to."""
+    formats = [_format_of(Path(p)) for p in paths]
+    given = [k for k in FORMAT_OPTIONS if options.get(k) not in (None, False)]
+    taken = [k for k in given if any(f is not None and k in f.options for f in formats)]
+    return [options if f is None else
+            {k: v for k, v in options.items() if k not in taken or k in f.options}
+            for f in formats]
+
+
+def _format_of(path: Path) -> SceneFormat | None:
+    """The format of `path`, or None where `open_scene` will refuse the path itself."""
+    try:
+        return find_format(path) if path.exists() else None
+    except (SceneError, OSError):
+        return None
 
 
 def open_scene(

@@ -75,14 +75,15 @@ def test_fit_encoder_on_two_sensors_resamples_onto_the_first(two_sensors, cli,
     assert refused.code == 1 and not model.exists()
     assert refused.err.rstrip().endswith("pass --resample-bands to train on every scene "
                                          "resampled onto the first one's bands"), refused.err
-    fitted = cli("fit-encoder", emit, enmap, "-o", model, "--epochs", "2",
+    # --no-ortho is EMIT's option: it applies to the EMIT granule and not to the EnMAP product
+    fitted = cli("fit-encoder", emit, enmap, "--no-ortho", "-o", model, "--epochs", "2",
                  "--resample-bands", "--json")
     assert fitted.code == 0, fitted.err
     info = json.loads(cli("info", model, "--json").out)
     assert info["bands"] == 120  # the first scene's (EMIT's) bands
     # Each sensor then encodes through the one model, EnMAP resampled onto EMIT's bands.
     for scene, name in ((emit, "emit"), (enmap, "enmap")):
-        args = ["--resample-bands"] if name == "enmap" else []
+        args = ["--resample-bands"] if name == "enmap" else ["--no-ortho"]
         result = cli("encode", scene, "-m", model, "-o", tmp_path / f"{name}.zarr", "-q", *args)
         assert result.code == 0, result.err
     latents = [xr.open_zarr(tmp_path / f"{n}.zarr")["latent"] for n in ("emit", "enmap")]
@@ -98,3 +99,9 @@ def test_fit_encoder_refuses_a_scene_that_covers_too_little(two_sensors, cli,
                  "--resample-bands")
     assert result.code == 1 and not (tmp_path / "m.safetensors").exists()
     assert "spans 400-1000 nm, 28 % of the 381-2493 nm of the first scene" in result.err
+
+
+def test_a_format_option_no_scene_takes_is_still_refused(two_sensors, cli, tmp_path) -> None:
+    _, enmap = two_sensors
+    result = cli("fit-encoder", enmap, enmap, "--no-ortho", "-o", tmp_path / "m.safetensors")
+    assert result.code == 1 and "--no-ortho: applies to EMIT" in result.err
