@@ -50,7 +50,7 @@ import numpy as np
 from classification import DATASETS, aviris_wavelengths, load, low_label_split
 from common import data_root, finish_report, fmt, machine, machine_line, write_results
 
-from phism_cli.forward.resampling import band_resampling
+from phism_cli.forward.resampling import band_resampling, effective_fwhm
 from phism_cli.heads.metrics import classification_metrics
 from phism_cli.heads.xgb import ClassifierHead
 from phism_cli.model import PhismEncoder
@@ -119,7 +119,7 @@ def fit_encoder(sensor: SimulatedSensor, args: argparse.Namespace) -> None:
         sensor.valid[rng.choice(len(sensor.valid), args.train_pixels, replace=False)]
     encoder = PhismEncoder(n_components=args.components, epochs=args.epochs, seed=args.seed,
                            device="cpu")
-    encoder.fit(pixels, wavelength_nm=sensor.wavelength_nm)
+    encoder.fit(pixels, wavelength_nm=sensor.wavelength_nm, fwhm_nm=sensor.fwhm_nm)
     sensor.encoder = encoder
     sensor.fit_record = {"sensor": sensor.key, "bands": int(sensor.wavelength_nm.size),
                          "fit_seconds": time.perf_counter() - start,
@@ -127,45 +127,56 @@ def fit_encoder(sensor: SimulatedSensor, args: argparse.Namespace) -> None:
                          "val_psnr_db": encoder.training_.val_psnr_db}
 
 
-def through(model: SimulatedSensor, scene: SimulatedSensor, pixels: np.ndarray
-            ) -> tuple[np.ndarray | None, float]:
+def through(model: SimulatedSensor, scene: SimulatedSensor, pixels: np.ndarray,
+            widths: str = "effective") -> tuple[np.ndarray | None, float]:
     """`pixels` of `scene` resampled onto `model`'s bands as --resample-bands does (None when
-    refused), and the overlap."""
+    refused), and the overlap. `widths` "effective": each model band integrates the width the
+    scene's bands lack (phism now); "full": its whole FWHM (phism before)."""
     if model.key == scene.key:
         return pixels, 1.0
-    resampling = band_resampling(scene.wavelength_nm, model.wavelength_nm, None)
+    resampling = band_resampling(scene.wavelength_nm, model.wavelength_nm, model.fwhm_nm,
+                                 scene.fwhm_nm if widths == "effective" else None)
     if resampling.coverage < MIN_OVERLAP:
         return None, resampling.coverage
     return resampling.apply(pixels), resampling.coverage
 
 
 def reconstruction(model: SimulatedSensor, scene: SimulatedSensor) -> dict:
-    """PSNR of `scene` encoded by `model`'s encoder and rendered at the scene's bands. Where
+    """PSNR of `scene` encoded by `model`'s encoder and rendered at the scene's bands, three
+    ways: as phism does (`psnr_db`: encode and render integrate the width one sensor's bands
+    add to the other's), with bands rendered at their centres (`psnr_centre_db`), and with
+    every band integrated over its whole FWHM both ways (`psnr_full_db`, phism before). Where
     the scene's range reaches far beyond the model's (`render --reference` refuses below
-    MIN_OVERLAP), only the scene's bands inside the model's range are rendered and compared
+    MIN_OVERLAP), only the scene's bands inside the model's range are compared
     (`render_share` < 1)."""
-    seen, coverage = through(model, scene, scene.valid)
-    row = {"fit": model.key, "encode": scene.key, "coverage": coverage, "render_share": 1.0}
-    if seen is None:
-        return row | {"psnr_db": None}
-    latent = model.encoder.transform(seen)
+    row = {"fit": model.key, "encode": scene.key, "render_share": 1.0}
     renderer = model.encoder.renderer_
     bands = np.ones(scene.wavelength_nm.size, dtype=bool)
-    if model.key != scene.key:
-        fitted, wl = model.wavelength_nm, scene.wavelength_nm
-        inside = max(0.0, min(wl.max(), fitted.max()) - max(wl.min(), fitted.min()))
-        share = inside / float(wl.max() - wl.min())
-        if share < MIN_OVERLAP:
-            bands = (wl >= fitted.min()) & (wl <= fitted.max())
-            row["render_share"] = share
-        # What render --reference does (each band integrated over its response), and each
-        # band at its centre, side by side
-        renderers = {"": renderer.at_wavelengths(wl[bands], scene.fwhm_nm[bands]),
-                     "_centre": renderer.at_wavelengths(wl[bands])}
-    else:
-        renderers = {"": renderer, "_centre": renderer}
-    finite = np.isfinite(latent).all(axis=1)
-    for suffix, drawing in renderers.items():
+    variants = {"": ("effective", "effective"), "_centre": ("effective", "centre"),
+                "_full": ("full", "full")}
+    if model.key == scene.key:
+        variants = {"": ("effective", "own")}
+    fitted, wl = model.wavelength_nm, scene.wavelength_nm
+    inside = max(0.0, min(wl.max(), fitted.max()) - max(wl.min(), fitted.min()))
+    if model.key != scene.key and inside / float(wl.max() - wl.min()) < MIN_OVERLAP:
+        bands = (wl >= fitted.min()) & (wl <= fitted.max())
+        row["render_share"] = inside / float(wl.max() - wl.min())
+    for suffix, (encode_widths, render_widths) in variants.items():
+        seen, coverage = through(model, scene, scene.valid, encode_widths)
+        row["coverage"] = coverage
+        if seen is None:
+            return row | {"psnr_db": None}
+        latent = model.encoder.transform(seen)
+        if render_widths == "own":
+            drawing = renderer
+        elif render_widths == "centre":
+            drawing = renderer.at_wavelengths(wl[bands])
+        else:
+            fwhm = scene.fwhm_nm[bands]
+            if render_widths == "effective":
+                fwhm = effective_fwhm(wl[bands], fwhm, fitted, model.fwhm_nm)
+            drawing = renderer.at_wavelengths(wl[bands], fwhm)
+        finite = np.isfinite(latent).all(axis=1)
         metrics = ReconstructionMetrics()
         metrics.update(scene.valid[finite][:, bands], drawing.render(latent[finite]))
         row |= {f"psnr{suffix}_db": metrics.psnr_db, f"sam{suffix}_deg": metrics.sam_deg}
@@ -252,9 +263,11 @@ def markdown(report: dict) -> str:
                       f"{names[k]} {fits[k]['bands']}" for k in names) + ".", "",
                   "### Reconstruction PSNR (dB): rows fitted on, columns encoded", "",
                   "Diagonal: the sensor's own encoder. Off the diagonal: the difference to the "
-                  "column's own encoder (negative: worse), rendered as `render --reference` "
-                  "does (each band integrated over its Gaussian response) and, in brackets, "
-                  "each band at its centre; `refused` where the column's range "
+                  "column's own encoder (negative: worse) as phism encodes and renders (each "
+                  "band integrated over the width one sensor's bands add to the other's) and, "
+                  "in brackets, with the bands rendered at their centres, and with every band "
+                  "integrated over its whole FWHM both ways (phism before this change); "
+                  "`refused` where the column's range "
                   f"covers less than {100 * MIN_OVERLAP:.0f} % of the row's (share found). "
                   "†: the row's range covers too little of the column's for `render "
                   "--reference` (it refuses); the PSNR given is over the column's bands inside "
@@ -273,16 +286,20 @@ def markdown(report: dict) -> str:
                 elif r["render_share"] < 1.0:
                     cells.append(f"{fmt(r['psnr_db'])} in range†")
                 else:
-                    cells.append(f"{r['psnr_db'] - own:+.2f} ({r['psnr_centre_db'] - own:+.2f})")
+                    cells.append(f"{r['psnr_db'] - own:+.2f} ({r['psnr_centre_db'] - own:+.2f}, "
+                                 f"{r['psnr_full_db'] - own:+.2f})")
             lines.append(f"| {names[a]} | " + " | ".join(cells) + " |")
-        within = [psnr[(a, b)]["psnr_db"] - psnr[(b, b)]["psnr_db"] for a in names for b in names
-                  if a != b and psnr[(a, b)]["psnr_db"] is not None
-                  and psnr[(a, b)]["render_share"] == 1.0]
-        if within:
-            lines += ["", "Cross-sensor pairs (rendered at all their bands) within 1 dB of the "
-                      "column's own encoder: "
-                      f"{sum(d >= -1.0 for d in within)} of {len(within)} (worst "
-                      f"{min(within):+.2f} dB, median {np.median(within):+.2f} dB).", ""]
+        pairs = [(a, b) for a in names for b in names if a != b
+                 and psnr[(a, b)]["psnr_db"] is not None and psnr[(a, b)]["render_share"] == 1.0]
+        for key_, label in (("psnr_db", "as phism does"), ("psnr_centre_db", "bands at centres"),
+                            ("psnr_full_db", "whole FWHM both ways")):
+            d = [psnr[p][key_] - psnr[(p[1], p[1])]["psnr_db"] for p in pairs]
+            if d:
+                lines += ["",
+                          f"Cross-sensor pairs (rendered at all their bands) within 1 dB of the "
+                          f"column's own encoder, {label}: {sum(v >= -1.0 for v in d)} of "
+                          f"{len(d)} (worst {min(d):+.2f} dB, median {np.median(d):+.2f} dB)."]
+        lines.append("")
         heads = [r for r in report["heads"] if r["dataset"] == key]
         for fraction in s["fractions"]:
             n_train = int(np.mean([r["n_train"] for r in heads if r["fraction"] == fraction]))

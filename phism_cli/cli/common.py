@@ -143,6 +143,7 @@ def fit_encoder_on_scenes(scenes: Sequence[Scene], encoder: Encoder, max_pixels:
                           tile_size: int, quiet: bool) -> tuple[Encoder, int]:
     """Sample valid pixels from `scenes` (of one sensor, or seen through the first one's
     bands: `on_common_bands`) and fit `encoder`; returns it and the pixel count."""
+    from phism_cli.forward.resampling import usable_fwhm
     from phism_cli.pipeline.sampling import sample_pixels
     from phism_cli.pipeline.sensors import check_same_sensor
 
@@ -175,7 +176,8 @@ def fit_encoder_on_scenes(scenes: Sequence[Scene], encoder: Encoder, max_pixels:
                             description=f"training (val loss {val_loss:.4g})")
 
         try:
-            encoder.fit(pixels, wavelength_nm=scenes[0].wavelength_nm, on_epoch=on_epoch)
+            encoder.fit(pixels, wavelength_nm=scenes[0].wavelength_nm, on_epoch=on_epoch,
+                        fwhm_nm=usable_fwhm(scenes[0].fwhm_nm))
         except ValueError as exc:
             raise PhismError(str(exc)) from None
     return encoder, len(pixels)

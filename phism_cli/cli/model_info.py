@@ -62,7 +62,8 @@ def encoder_summary_text(s: dict[str, Any]) -> str:
         f"phism {s['phism_version']})",
         f"model:       {what}",
         f"channels:    {plural(len(s['channels']), 'channel')}: {_names(s['channels'])}",
-        f"bands:       {plural(s['bands'] or 0, 'band')}, {_span(s['axis_range'], unit)}",
+        f"bands:       {plural(s['bands'] or 0, 'band')}, {_span(s['axis_range'], unit)}"
+        + (f", fwhm {_span(s['fwhm_range_nm'], 'nm')}" if s["fwhm_range_nm"] else ""),
     ]
     if s["bands_used"] is not None:
         used = format_band_list(s["bands_used"])

@@ -76,6 +76,7 @@ def render(
     from phism_cli.pipeline.batch import is_batch_output, plan_outputs
     from phism_cli.pipeline.render import (
         band_response_of,
+        latent_band_fwhm,
         render_latents,
         renderer_for_reference,
         rendering_spec,
@@ -117,7 +118,8 @@ def render(
             if reference is not None:
                 ref = stack.enter_context(open_scene(reference, **scene_options))
                 _check_reference(ref, reader)
-                renderer, at_reference = renderer_for_reference(renderer, ref, n_bands)
+                renderer, at_reference = renderer_for_reference(
+                    renderer, ref, n_bands, latent_band_fwhm(meta, n_bands))
             inputs = [latents, model, *(ref.source_files if ref is not None else [])]
             out = stack.enter_context(outputs(overwrite, inputs, quiet))
             main_out = out.add(output, recognise=is_phism_raster)

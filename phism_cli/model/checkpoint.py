@@ -49,6 +49,8 @@ def encoder_metadata(encoder: Encoder, extra: dict[str, Any] | None = None) -> d
         "renderer": encoder.renderer_.to_metadata(),
         "training": {k: v for k, v in vars(training).items()
                      if k not in _UNSTORED_TRAINING_FIELDS},
+        **({} if encoder.fwhm_nm_ is None else
+           {"fwhm_nm": [float(v) for v in encoder.fwhm_nm_]}),
         **(extra or {}),
     }
 
@@ -111,6 +113,7 @@ def load_encoder(path: str | Path) -> tuple[Encoder, dict[str, Any]]:
             wavelength_nm = (np.asarray(renderer["axis_positions"])
                              if renderer["axis_unit"] == "nm" else None)
             encoder._build(n_bands, wavelength_nm)
+        encoder._set_fwhm(meta.get("fwhm_nm"), n_bands)
     except (TypeError, ValueError, RuntimeError) as exc:
         raise PhismError(f"{where}: the model's configuration cannot be built "
                          f"({' '.join(str(exc).split())[:160]}); the file is damaged") from None

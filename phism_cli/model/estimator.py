@@ -167,6 +167,20 @@ class FittedAxisMixin:
     def wavelength_nm_(self) -> np.ndarray | None:
         return self.axis_.positions if self.axis_.unit == "nm" else None
 
+    # The FWHM (nm) of the bands fitted on, when the scene gave them: how much a band
+    # already smooths the spectrum, which resampling another sensor onto these bands (and
+    # rendering at its bands) takes into account. None: unknown (models before it).
+    fwhm_nm_: np.ndarray | None = None
+
+    def _set_fwhm(self, fwhm_nm: np.ndarray | None, n_bands: int) -> None:
+        if fwhm_nm is None:
+            self.fwhm_nm_ = None
+            return
+        fwhm = np.asarray(fwhm_nm, dtype=np.float64)
+        if fwhm.shape != (n_bands,) or not bool(np.all(np.isfinite(fwhm) & (fwhm > 0))):
+            raise ValueError(f"fwhm_nm must be {n_bands} finite positive widths")
+        self.fwhm_nm_ = fwhm
+
 
 class PhismEncoder(FittedAxisMixin):
     """Fit on (N, C) spectra; `transform` gives (N, K*P) physical latent values.
@@ -288,7 +302,8 @@ class PhismEncoder(FittedAxisMixin):
 
     # -- fitting --------------------------------------------------------------------------
     def fit(self, pixels: np.ndarray, wavelength_nm: np.ndarray | None = None,
-            on_epoch: EpochCallback | None = None) -> PhismEncoder:
+            on_epoch: EpochCallback | None = None,
+            fwhm_nm: np.ndarray | None = None) -> PhismEncoder:
         pixels = np.asarray(pixels, dtype=np.float32)
         if pixels.ndim != 2 or pixels.shape[0] < 20:
             raise ValueError(f"need at least 20 valid pixels to fit, got {pixels.shape[0]}")
@@ -305,6 +320,7 @@ class PhismEncoder(FittedAxisMixin):
         val_idx, train_idx = order[:n_val], order[n_val:]
 
         self.scaler_ = BandScaler(self.scaling).fit(pixels[train_idx])
+        self._set_fwhm(fwhm_nm, pixels.shape[1])
         self._build(pixels.shape[1], wavelength_nm)
         self._set_reference()
         device = resolve_device(self.device)

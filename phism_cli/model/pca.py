@@ -79,7 +79,8 @@ class PcaEncoder(FittedAxisMixin):
 
     # -- fitting --------------------------------------------------------------------------
     def fit(self, pixels: np.ndarray, wavelength_nm: np.ndarray | None = None,
-            on_epoch: Callable[[int, float, float], None] | None = None) -> PcaEncoder:
+            on_epoch: Callable[[int, float, float], None] | None = None,
+            fwhm_nm: np.ndarray | None = None) -> PcaEncoder:
         """Fit on 90 % of `pixels` (N, C); `on_epoch` is accepted and never called."""
         from sklearn.decomposition import PCA
 
@@ -91,6 +92,7 @@ class PcaEncoder(FittedAxisMixin):
             raise ValueError(f"asked for {self.n_components} principal components but the "
                              f"spectra have {n_bands} bands; give --components/-k {n_bands} "
                              "or fewer")
+        self._set_fwhm(fwhm_nm, n_bands)
         start = time.perf_counter()
         order = np.random.default_rng(self.seed).permutation(pixels.shape[0])
         n_val = max(1, round(self.val_fraction * pixels.shape[0]))

@@ -11,7 +11,7 @@ import torch
 
 from phism_cli.errors import PhismError
 from phism_cli.forward.bases import SpectralBasis, make_basis
-from phism_cli.forward.resampling import gaussian_band_weights
+from phism_cli.forward.resampling import MIN_FWHM_NM, gaussian_band_weights
 from phism_cli.model.network import SERIAL_BELOW_ROWS, serial_torch
 
 
@@ -137,7 +137,8 @@ class SpectralRenderer:
         """This renderer drawing the same latents at other bands (another sensor's): the
         bumps are continuous in nm; the band statistics are interpolated linearly between
         the fitted bands (held beyond the end ones). With `fwhm_nm` each band integrates the
-        spectrum against its Gaussian response; without, it is the value at its centre."""
+        spectrum against its Gaussian response; without (or below MIN_FWHM_NM), it is the
+        value at its centre."""
         if self.axis.unit != "nm":
             raise PhismError("the latents were encoded without wavelengths (band numbers), so "
                              "they render only at their own bands")
@@ -152,7 +153,7 @@ class SpectralRenderer:
         integration = None
         band_mean, band_scale = resampled(self.band_mean, target), \
             resampled(self.band_scale, target)
-        if fwhm_nm is not None:
+        if fwhm_nm is not None and bool(np.any(np.asarray(fwhm_nm) >= MIN_FWHM_NM)):
             grid, weights = gaussian_band_weights(target, np.asarray(fwhm_nm, np.float64))
             weights = weights.astype(np.float32)
             integration = BandIntegration(

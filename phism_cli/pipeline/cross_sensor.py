@@ -15,7 +15,7 @@ from typing import TYPE_CHECKING, Any
 import numpy as np
 
 from phism_cli.errors import ModelMismatchError
-from phism_cli.forward.resampling import BandResampling, band_resampling
+from phism_cli.forward.resampling import BandResampling, band_resampling, usable_fwhm
 from phism_cli.io.scene import BandInfo, Scene, Window
 from phism_cli.pipeline.sensors import check_model_fits_scene
 
@@ -85,13 +85,15 @@ def scene_for_model(encoder: Encoder, scene: Scene, model_path: Path,
             message = str(exc).replace("use a model fitted on this sensor", "use a model "
                                        "fitted on this sensor or pass --resample-bands")
             raise ModelMismatchError(message) from None
-    return resampled_onto(scene, encoder.wavelength_nm_, None, f"the model {model_path}")
+    return resampled_onto(scene, encoder.wavelength_nm_, encoder.fwhm_nm_,
+                          f"the model {model_path}")
 
 
 def resampled_onto(scene: Scene, target_nm: np.ndarray | None, target_fwhm_nm: np.ndarray | None,
                    what: str) -> ResampledScene:
-    """`scene` resampled onto bands `target_nm`; refused when either has no wavelengths or
-    the scene spans less than MIN_OVERLAP of their range."""
+    """`scene` resampled onto bands `target_nm` (of `target_fwhm_nm`, None: unknown); refused
+    when either has no wavelengths or the scene spans less than MIN_OVERLAP of their range.
+    Where the scene gives its bands' FWHM, only the width they lack is integrated."""
     source_nm = scene.wavelength_nm
     if target_nm is None or source_nm is None:
         whose = what if target_nm is None else str(scene.path)
@@ -99,7 +101,7 @@ def resampled_onto(scene: Scene, target_nm: np.ndarray | None, target_fwhm_nm: n
                                  "bands cannot be matched to the other's; give them with "
                                  "--wavelengths")
     resampling = band_resampling(source_nm, np.asarray(target_nm, dtype=np.float64),
-                                 target_fwhm_nm)
+                                 target_fwhm_nm, usable_fwhm(scene.fwhm_nm))
     if resampling.coverage < MIN_OVERLAP:
         raise ModelMismatchError(
             f"{scene.path} spans {source_nm.min():.0f}-{source_nm.max():.0f} nm, "

@@ -119,6 +119,7 @@ def summarise_encoder(path: str | Path) -> dict[str, Any]:
         "bands": n_bands, "axis_unit": unit,
         "wavelength_range_nm": axis_range if unit == "nm" else None,
         "axis_range": axis_range,
+        "fwhm_range_nm": _range(meta.get("fwhm_nm")),
         "source_bands": source_bands, "bands_used": used, "bands_dropped": dropped,
         "training": {
             "scenes": _strings(meta.get("scenes")),

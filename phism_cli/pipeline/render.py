@@ -8,6 +8,7 @@ from typing import Any
 import numpy as np
 
 from phism_cli.errors import ModelMismatchError
+from phism_cli.forward.resampling import band_widths, effective_fwhm, usable_fwhm
 from phism_cli.io.rasters import RasterReader, RasterSpec, RasterWriter, spectral_band_metadata
 from phism_cli.io.scene import Scene, iter_windows
 from phism_cli.model.renderer import Renderer, SpectralRenderer
@@ -37,13 +38,16 @@ def render_latents(latents: RasterReader, renderer: Renderer, writer: RasterWrit
     return metrics
 
 
-def renderer_for_reference(renderer: Renderer, reference: Scene, n_bands: int
+def renderer_for_reference(renderer: Renderer, reference: Scene, n_bands: int,
+                           latents_fwhm_nm: np.ndarray | None = None
                            ) -> tuple[Renderer, bool]:
     """The renderer that draws the latents at `reference`'s bands, and whether they are not
     the latents' own: a scene of another sensor (encoded with --resample-bands, or compared
     with a scene of another sensor) is rendered at its own bands, which a basis renderer can
-    since its bumps are continuous in nm: each band integrated against its Gaussian
-    response where the scene gives every band's FWHM, else at its centre."""
+    since its bumps are continuous in nm. Where the scene gives every band's FWHM, each band
+    integrates the width the latents' bands (`latents_fwhm_nm`; None: their spacing) lack,
+    as resampling does (`forward.resampling.effective_fwhm`); else it is taken at its
+    centre."""
     from phism_cli.pipeline.cross_sensor import MIN_OVERLAP
 
     if reference.count == n_bands:
@@ -63,9 +67,24 @@ def renderer_for_reference(renderer: Renderer, reference: Scene, n_bands: int
             f"{mismatch}, and its {wl.min():.0f}-{wl.max():.0f} nm lie only "
             f"{100 * share:.0f} % inside the latents' {fitted.min():.0f}-{fitted.max():.0f} nm "
             f"(at least {100 * MIN_OVERLAP:.0f} % is needed to render at its bands)")
-    fwhm = reference.fwhm_nm
-    usable = fwhm is not None and bool(np.all(np.isfinite(fwhm) & (fwhm > 0)))
-    return renderer.at_wavelengths(wl, fwhm if usable else None), True
+    fwhm = usable_fwhm(reference.fwhm_nm)
+    if fwhm is not None:
+        own = usable_fwhm(latents_fwhm_nm)
+        fwhm = effective_fwhm(wl, fwhm, fitted, band_widths(fitted) if own is None else own)
+    return renderer.at_wavelengths(wl, fwhm), True
+
+
+def latent_band_fwhm(meta: dict[str, Any], n_bands: int) -> np.ndarray | None:
+    """The FWHM (nm) of the bands a latent map renders, from its metadata (the encoded
+    scene's, or the model's for a scene resampled onto them), None where not recorded."""
+    source = meta.get("source") if isinstance(meta.get("source"), dict) else {}
+    fwhm = source.get("fwhm_nm")
+    if not (isinstance(fwhm, list) and len(fwhm) == n_bands):
+        return None
+    try:
+        return usable_fwhm(np.asarray(fwhm, dtype=np.float64))
+    except (TypeError, ValueError):
+        return None
 
 
 def band_response_of(renderer: Renderer) -> str:

@@ -49,7 +49,9 @@ def test_encode_another_sensor_and_render_at_its_bands(two_sensors, cli, tmp_pat
     assert result.code == 0, result.err
     summary = json.loads(result.out)
     assert summary["bands"] == 100 and summary["at_reference_bands"] is True
-    assert summary["band_response"] == "gaussian"  # METADATA.XML gives every band's FWHM
+    # EnMAP's bands (7.5 nm FWHM) are narrower than the EMIT model's (8.5 nm): nothing is
+    # left to integrate, each band is the value at its centre.
+    assert summary["band_response"] == "centre"
     assert summary["psnr_db"] > 30
     with rasterio.open(tmp_path / "r.tif") as ds:
         assert ds.count == 100 and float(ds.tags(1)["wavelength"]) == pytest.approx(418.0)
@@ -105,3 +107,24 @@ def test_a_format_option_no_scene_takes_is_still_refused(two_sensors, cli, tmp_p
     _, enmap = two_sensors
     result = cli("fit-encoder", enmap, enmap, "--no-ortho", "-o", tmp_path / "m.safetensors")
     assert result.code == 1 and "--no-ortho: applies to EMIT" in result.err
+
+
+def test_a_coarser_sensor_renders_bands_integrated_over_the_width_it_adds(
+        two_sensors, cli, tmp_path) -> None:
+    """An EnMAP model (7.5 nm bands) renders the EMIT granule's 8.5 nm bands integrated over
+    sqrt(8.5^2 - 7.5^2) = 4 nm, and the model records the FWHM it was fitted at."""
+    emit, enmap = two_sensors
+    model = tmp_path / "enmap.safetensors"
+    assert cli("fit-encoder", enmap, "-o", model, "--epochs", "3", "-q").code == 0
+    info = json.loads(cli("info", model, "--json").out)
+    assert info["fwhm_range_nm"] == pytest.approx([7.5, 7.5])
+    assert "nm, fwhm 7.50 nm" in cli("info", model).out
+    assert cli("encode", emit, "--no-ortho", "-m", model, "-o", tmp_path / "e.zarr",
+               "--resample-bands", "-q").code == 0
+    source = xr.open_zarr(tmp_path / "e.zarr").attrs["phism"]["source"]
+    assert source["fwhm_nm"] == pytest.approx([7.5] * 100)  # the model's bands
+    result = cli("render", tmp_path / "e.zarr", "-o", tmp_path / "e.tif", "--reference", emit,
+                 "--no-ortho", "--json")
+    assert result.code == 0, result.err
+    summary = json.loads(result.out)
+    assert summary["band_response"] == "gaussian" and summary["psnr_db"] > 30

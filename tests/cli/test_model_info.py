@@ -81,7 +81,9 @@ def test_encoder_summary(cli, kit, fitted):
     assert lines[0] == f"path:        {path} (phism encoder, format 3, phism " \
         f"{s['phism_version']})"
     assert "model:       PhISM, skew-normal basis, 2 components, brightness on" in text.out
-    assert f"bands:       9 bands, {wavelengths.min():.2f}-{wavelengths.max():.2f} nm" in lines
+    bands = f"bands:       9 bands, {wavelengths.min():.2f}-{wavelengths.max():.2f} nm"
+    fwhm = s["fwhm_range_nm"]  # the FWHM the model was fitted at, where the scene gave it
+    assert (f"{bands}, fwhm {fwhm[0]:.2f}" if fwhm else bands) in "\n".join(lines)
     assert "bands used:  1-2,5-8,10-12 of 12 in the file (dropped: 3-4,9)" in lines
     assert f"sha256:      {sha256(path)}" in lines
     assert all(line[:13].rstrip().endswith(":") for line in lines)

@@ -6,6 +6,7 @@ from __future__ import annotations
 import numpy as np
 
 from phism_cli.forward.bases import SkewNormalBasis
+from phism_cli.forward.resampling import MIN_FWHM_NM
 from phism_cli.forward.response import FWHM_PER_SIGMA
 from phism_cli.model.renderer import SpectralAxis, SpectralRenderer
 
@@ -60,11 +61,13 @@ def test_components_are_integrated_like_the_spectrum() -> None:
 
 def test_narrow_responses_tend_to_the_value_at_the_centre() -> None:
     """The difference to the centre value is the response's second moment times the
-    spectrum's curvature: it falls 4x each time the FWHM halves."""
+    spectrum's curvature: it falls 4x each time the FWHM halves; below MIN_FWHM_NM a band is
+    the value at its centre."""
     renderer = _renderer()
     centre = np.linspace(430.0, 970.0, 25)
     point = renderer.at_wavelengths(centre).render(LATENT).astype(np.float64)
     gaps = [np.abs(renderer.at_wavelengths(centre, np.full(25, fwhm)).render(LATENT) - point
-                   ).max() for fwhm in (2.0, 1.0, 0.5)]
+                   ).max() for fwhm in (8.0, 4.0, 2.0)]
     assert 3.0 < gaps[0] / gaps[1] < 5.0 and 3.0 < gaps[1] / gaps[2] < 5.0, gaps
-    assert gaps[2] < 1e-3 * point.max()
+    narrow = renderer.at_wavelengths(centre, np.full(25, 0.5 * MIN_FWHM_NM)).render(LATENT)
+    np.testing.assert_allclose(narrow, point, rtol=1e-5, atol=1e-5)
