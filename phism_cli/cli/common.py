@@ -87,22 +87,6 @@ def open_scenes(paths: Sequence[Path], **options: Any) -> list[Scene]:
     return opened
 
 
-def training_provenance(scenes: Sequence[Scene]) -> dict[str, Any]:
-    """What a checkpoint records about the scenes it was fitted on."""
-    from phism_cli.pipeline.cross_sensor import ResampledScene
-
-    first = scenes[0]
-    resampled = [str(s.path) for s in scenes if isinstance(s, ResampledScene)]
-    return {
-        "scenes": [str(s.path) for s in scenes],
-        **({"resampled_onto_first_scene": resampled} if resampled else {}),
-        "source_bands": len(first.bands.good),
-        "good_band_mask": [int(g) for g in first.bands.good],
-        "bad_bands_dropped": not first.keep_bad_bands,
-        "bands_used": [int(b) + 1 for b in first.band_indices],  # 1-based, in the file
-    }
-
-
 def build_encoder(**settings: Any) -> Encoder:
     """A `PhismEncoder`, or a `PcaEncoder` for `basis="pca"`, from CLI settings (`components`
     is `n_components`); bad values exit 1."""
@@ -141,46 +125,10 @@ def move_encoder(encoder: Encoder, device: str) -> None:
 
 def fit_encoder_on_scenes(scenes: Sequence[Scene], encoder: Encoder, max_pixels: int,
                           tile_size: int, quiet: bool) -> tuple[Encoder, int]:
-    """Sample valid pixels from `scenes` (of one sensor, or seen through the first one's
-    bands: `on_common_bands`) and fit `encoder`; returns it and the pixel count."""
-    from phism_cli.forward.resampling import usable_fwhm
-    from phism_cli.pipeline.sampling import sample_pixels
-    from phism_cli.pipeline.sensors import check_same_sensor
+    """`pipeline.encoder_fitting.fit_on_scenes` with progress on stderr (none if quiet)."""
+    from phism_cli.pipeline.encoder_fitting import fit_on_scenes
 
-    check_same_sensor(scenes)
-    if encoder.linear_terms > scenes[0].count:
-        spare = scenes[0].count - (encoder.linear_terms - encoder.n_components)
-        raise PhismError(f"--components {encoder.n_components}: each component"
-                         + (" and the brightness" if encoder.linear_terms > encoder.n_components
-                            else "") + f" needs a band of its own and {scenes[0].path} has "
-                         f"{scenes[0].count} bands; give -k {max(spare, 1)} or fewer"
-                         + (" or --no-brightness" if encoder.linear_terms > encoder.n_components
-                            else ""))
-    total = sum(s.height * s.width for s in scenes)
-    with progress_bar(quiet) as progress:
-        task = progress.add_task("sampling pixels", total=total)
-        pixels = sample_pixels(scenes, max_pixels, seed=encoder.seed, tile_size=tile_size,
-                               on_tile=lambda n: progress.advance(task, n))
-    if len(pixels) < 20:
-        raise PhismError(f"only {len(pixels)} valid pixels in "
-                         f"{', '.join(str(s.path) for s in scenes)}; need at least 20 "
-                         "(is every pixel nodata, NaN or all zero?)")
-    with progress_bar(quiet) as progress:
-        task = progress.add_task("training", total=encoder.epochs or None)
-
-        def on_epoch(epoch: int, train_loss: float, val_loss: float) -> None:
-            if not math.isfinite(train_loss) or not math.isfinite(val_loss):
-                raise PhismError(f"training diverged (loss {train_loss} at epoch {epoch}); "
-                                 "try a smaller --learning-rate")
-            progress.update(task, completed=epoch,
-                            description=f"training (val loss {val_loss:.4g})")
-
-        try:
-            encoder.fit(pixels, wavelength_nm=scenes[0].wavelength_nm, on_epoch=on_epoch,
-                        fwhm_nm=usable_fwhm(scenes[0].fwhm_nm))
-        except ValueError as exc:
-            raise PhismError(str(exc)) from None
-    return encoder, len(pixels)
+    return encoder, fit_on_scenes(scenes, encoder, max_pixels, tile_size, CliReporter(quiet))
 
 
 def require_plotting(flag: str) -> None:

@@ -12,7 +12,6 @@ from phism_cli.cli.common import (
     outputs,
     progress_bar,
     say,
-    training_provenance,
 )
 from phism_cli.text import plural
 
@@ -31,6 +30,7 @@ def fit_batch_encoder(jobs: list[SceneJob], path: Path, encoder: Encoder,
     from phism_cli.io.scene_formats import open_scene
     from phism_cli.model.checkpoint import save_encoder
     from phism_cli.model.encoder_file import is_phism_encoder
+    from phism_cli.pipeline import encoder_fitting
     from phism_cli.pipeline.batch import FAILED, SceneResult, describe_failure
     from phism_cli.pipeline.cross_sensor import on_common_bands
 
@@ -57,7 +57,8 @@ def fit_batch_encoder(jobs: list[SceneJob], path: Path, encoder: Encoder,
             say(f"no --model given: fitting one encoder on {plural(len(scenes), 'scene')}", quiet)
             training = on_common_bands(scenes, settings.resample_bands)
             fit_encoder_on_scenes(training, encoder, max_pixels, settings.tile_size, quiet)
-            save_encoder(encoder, model_out.tmp, extra=training_provenance(training))
+            save_encoder(encoder, model_out.tmp,
+                         extra=encoder_fitting.training_provenance(training))
     finally:
         for scene in scenes:
             scene.close()

@@ -17,7 +17,6 @@ from phism_cli.cli.common import (
     outputs,
     say,
     scene_files,
-    training_provenance,
 )
 from phism_cli.cli.scene_options import with_scene_options
 
@@ -60,6 +59,7 @@ def fit_encoder(
     from phism_cli.io.files import file_sha256
     from phism_cli.model.checkpoint import save_encoder
     from phism_cli.model.encoder_file import is_phism_encoder
+    from phism_cli.pipeline import encoder_fitting
     from phism_cli.pipeline.cross_sensor import on_common_bands
 
     _check_model_name(output)
@@ -75,7 +75,7 @@ def fit_encoder(
             model_out = out.add(output, recognise=is_phism_encoder)
             encoder, n_pixels = fit_encoder_on_scenes(opened, encoder, max_pixels, tile_size,
                                                       quiet)
-            save_encoder(encoder, model_out.tmp, extra=training_provenance(opened))
+            save_encoder(encoder, model_out.tmp, extra=encoder_fitting.training_provenance(opened))
             sha256 = file_sha256(model_out.tmp)
     finally:
         for scene in opened:
