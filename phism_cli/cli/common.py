@@ -124,11 +124,13 @@ def move_encoder(encoder: Encoder, device: str) -> None:
 
 
 def fit_encoder_on_scenes(scenes: Sequence[Scene], encoder: Encoder, max_pixels: int,
-                          tile_size: int, quiet: bool) -> tuple[Encoder, int]:
-    """`pipeline.encoder_fitting.fit_on_scenes` with progress on stderr (none if quiet)."""
+                          tile_size: int, quiet: bool, save_to: Path) -> tuple[Encoder, int]:
+    """`pipeline.encoder_fitting.fit_on_scenes` (fit, then save at `save_to`) with progress
+    on stderr (none if quiet)."""
     from phism_cli.pipeline.encoder_fitting import fit_on_scenes
 
-    return encoder, fit_on_scenes(scenes, encoder, max_pixels, tile_size, CliReporter(quiet))
+    return encoder, fit_on_scenes(scenes, encoder, max_pixels, tile_size, CliReporter(quiet),
+                                  save_to)
 
 
 def require_plotting(flag: str) -> None:

@@ -146,9 +146,7 @@ def _encode_fitting_one(scene: Path, output: Path, save_model: Path | None,
     from phism_cli.io.files import file_sha256
     from phism_cli.io.rasters import is_phism_raster
     from phism_cli.io.scene_formats import open_scene
-    from phism_cli.model.checkpoint import save_encoder
     from phism_cli.model.encoder_file import is_phism_encoder
-    from phism_cli.pipeline import encoder_fitting
     from phism_cli.pipeline.batch import SceneJob, SceneResult
     from phism_cli.pipeline.encode import make_refinement
     from phism_cli.pipeline.encode_batch import default_model_path
@@ -167,8 +165,8 @@ def _encode_fitting_one(scene: Path, output: Path, save_model: Path | None,
         model_out = out.add(model_path, recognise=is_phism_encoder)
         encoder = build_encoder(**fit)
         say(f"no --model given: fitting an encoder on {scene} first", quiet)
-        fit_encoder_on_scenes([src], encoder, max_pixels, settings.tile_size, quiet)
-        save_encoder(encoder, model_out.tmp, extra=encoder_fitting.training_provenance([src]))
+        fit_encoder_on_scenes([src], encoder, max_pixels, settings.tile_size, quiet,
+                              model_out.tmp)
         meta = {"sha256": file_sha256(model_out.tmp), "path": str(model_path)}
         move_encoder(encoder, settings.device)
         inference = inference_settings(encoder, settings)

@@ -28,9 +28,7 @@ def fit_batch_encoder(jobs: list[SceneJob], path: Path, encoder: Encoder,
     any scene is encoded; with --resume or --skip-existing an encoder already there is
     reused. Scenes that do not open are failed results; returns the path and the others."""
     from phism_cli.io.scene_formats import open_scene
-    from phism_cli.model.checkpoint import save_encoder
     from phism_cli.model.encoder_file import is_phism_encoder
-    from phism_cli.pipeline import encoder_fitting
     from phism_cli.pipeline.batch import FAILED, SceneResult, describe_failure
     from phism_cli.pipeline.cross_sensor import on_common_bands
 
@@ -56,9 +54,8 @@ def fit_batch_encoder(jobs: list[SceneJob], path: Path, encoder: Encoder,
             model_out = out.add(path, recognise=is_phism_encoder)
             say(f"no --model given: fitting one encoder on {plural(len(scenes), 'scene')}", quiet)
             training = on_common_bands(scenes, settings.resample_bands)
-            fit_encoder_on_scenes(training, encoder, max_pixels, settings.tile_size, quiet)
-            save_encoder(encoder, model_out.tmp,
-                         extra=encoder_fitting.training_provenance(training))
+            fit_encoder_on_scenes(training, encoder, max_pixels, settings.tile_size, quiet,
+                                  model_out.tmp)
     finally:
         for scene in scenes:
             scene.close()

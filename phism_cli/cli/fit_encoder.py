@@ -57,9 +57,7 @@ def fit_encoder(
     JSON metadata)."""
     opt.apply_threads(threads)
     from phism_cli.io.files import file_sha256
-    from phism_cli.model.checkpoint import save_encoder
     from phism_cli.model.encoder_file import is_phism_encoder
-    from phism_cli.pipeline import encoder_fitting
     from phism_cli.pipeline.cross_sensor import on_common_bands
 
     _check_model_name(output)
@@ -74,8 +72,7 @@ def fit_encoder(
         with outputs(overwrite, scene_files(opened), quiet) as out:
             model_out = out.add(output, recognise=is_phism_encoder)
             encoder, n_pixels = fit_encoder_on_scenes(opened, encoder, max_pixels, tile_size,
-                                                      quiet)
-            save_encoder(encoder, model_out.tmp, extra=encoder_fitting.training_provenance(opened))
+                                                      quiet, model_out.tmp)
             sha256 = file_sha256(model_out.tmp)
     finally:
         for scene in opened:

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import math
 from collections.abc import Sequence
+from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from phism_cli.errors import PhismError
@@ -34,10 +35,13 @@ def training_provenance(scenes: Sequence[Scene]) -> dict[str, Any]:
 
 
 def fit_on_scenes(scenes: Sequence[Scene], encoder: Encoder, max_pixels: int, tile_size: int,
-                  reporter: Reporter) -> int:
+                  reporter: Reporter, save_to: Path) -> int:
     """Sample up to `max_pixels` valid pixels from `scenes` (of one sensor, or seen through
-    the first one's bands: `cross_sensor.on_common_bands`) and fit `encoder` on them, at the
-    first scene's wavelengths and FWHM; returns the number of pixels."""
+    the first one's bands: `cross_sensor.on_common_bands`), fit `encoder` on them at the
+    first scene's wavelengths and FWHM and save it at `save_to` with what it records of its
+    scenes; returns the number of pixels."""
+    from phism_cli.model.checkpoint import save_encoder
+
     check_same_sensor(scenes)
     _check_bands_for_terms(encoder, scenes[0])
     total = sum(s.height * s.width for s in scenes)
@@ -61,6 +65,7 @@ def fit_on_scenes(scenes: Sequence[Scene], encoder: Encoder, max_pixels: int, ti
                         fwhm_nm=usable_fwhm(scenes[0].fwhm_nm))
         except ValueError as exc:
             raise PhismError(str(exc)) from None
+    save_encoder(encoder, save_to, extra=training_provenance(scenes))
     return len(pixels)
 
 
