@@ -70,6 +70,11 @@ class BatchPrinter:
                     f"{result.record['nonfinite_pixels']} valid pixels of {job.input} "
                     "(written as nodata); their values are far outside what the model was "
                     "trained on", self.quiet)
+            if "psnr_before_db" in result.record:
+                say(f"--refine {result.record['refine_steps']}: PSNR "
+                    f"{result.record['psnr_before_db']:.2f} -> "
+                    f"{result.record['psnr_after_db']:.2f} dB "
+                    f"({result.record['refine_seconds']:.1f} s)", self.quiet)
         if self.json_lines:
             emit_json(result.to_json())
 

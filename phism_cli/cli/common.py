@@ -115,14 +115,6 @@ def build_encoder(**settings: Any) -> Encoder:
         raise PhismError(str(exc)) from None
 
 
-def move_encoder(encoder: Encoder, device: str) -> None:
-    """Put the encoder on `device`; an unavailable device is a one-line error."""
-    try:
-        encoder.to(device)
-    except (ValueError, RuntimeError) as exc:
-        raise PhismError(f"--device {device}: {' '.join(str(exc).split())}") from None
-
-
 def fit_encoder_on_scenes(scenes: Sequence[Scene], encoder: Encoder, max_pixels: int,
                           tile_size: int, quiet: bool, save_to: Path) -> tuple[Encoder, int]:
     """`pipeline.encoder_fitting.fit_on_scenes` (fit, then save at `save_to`) with progress

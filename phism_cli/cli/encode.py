@@ -2,29 +2,17 @@
 
 from __future__ import annotations
 
-import time
 from pathlib import Path
-from typing import TYPE_CHECKING, Annotated, Any
+from typing import Annotated
 
 import typer
 
 from phism_cli.cli import batch_options as batch_opt
 from phism_cli.cli import options as opt
 from phism_cli.cli.aliases import with_aliases
-from phism_cli.cli.common import (
-    build_encoder,
-    emit_json,
-    fit_encoder_on_scenes,
-    move_encoder,
-    outputs,
-    progress_bar,
-    say,
-)
+from phism_cli.cli.common import build_encoder
 from phism_cli.cli.scene_options import with_scene_options
 from phism_cli.errors import PhismError
-
-if TYPE_CHECKING:
-    from phism_cli.pipeline.encode_files import EncodeSettings
 
 
 @with_scene_options
@@ -87,7 +75,11 @@ def encode(
     """Encode SCENES into latent maps (OUTPUT ending .zarr or .tif; a folder or a template
     for many scenes)."""
     opt.apply_threads(threads)
-    from phism_cli.cli.encode_batch import fit_batch_encoder, run_scenes
+    from phism_cli.cli.encode_batch import (
+        fit_and_encode_one,
+        fit_batch_encoder,
+        run_scenes,
+    )
     from phism_cli.pipeline.batch import (
         BatchFlags,
         BatchRun,
@@ -121,79 +113,18 @@ def encode(
     fit = {"components": components, "basis": basis, "decoder": decoder,
            "brightness": brightness, "latent_dim": latent_dim, "epochs": epochs,
            "patience": patience, "seed": seed, "device": device}
-    if model is None and not (batch or resume or skip_existing or cluster):
-        return _encode_fitting_one(jobs[0].input, jobs[0].output, save_model, fit, settings,
-                                   max_pixels, overwrite, json_out, json_lines, quiet)
     printer = batch_opt.BatchPrinter(quiet, json_lines)
     run = BatchRun(flags.fail_fast, batch_opt.debug_mode(), on_result=printer)
     jobs = check_jobs(jobs, flags, run)
     fitted = model is None
-    if model is None and jobs:
-        encoder = build_encoder(**fit)
-        model, jobs = fit_batch_encoder(jobs, save_model or default_model_path(
-            jobs, output, batch), encoder, settings, max_pixels, flags, run, quiet)
+    model_path = save_model or default_model_path(jobs, output, batch) if jobs else None
+    if model is None and jobs and not (batch or resume or skip_existing or cluster):
+        fit_and_encode_one(jobs[0], build_encoder(**fit), model_path, settings, max_pixels,
+                           flags, run, quiet)
+        jobs = []
+    elif model is None and jobs:
+        model, jobs = fit_batch_encoder(jobs, model_path, build_encoder(**fit), settings,
+                                        max_pixels, flags, run, quiet)
     if jobs:
         run_scenes(jobs, model, settings, flags, run, quiet, cluster, fitted)
     printer.finish(run, batch, json_out)
-
-
-def _encode_fitting_one(scene: Path, output: Path, save_model: Path | None,
-                        fit: dict[str, Any], settings: EncodeSettings, max_pixels: int,
-                        overwrite: bool, json_out: bool, json_lines: bool,
-                        quiet: bool) -> None:
-    """One scene without -m: fit an encoder on it, then encode it; the encoder and the
-    latent map are committed together."""
-    from phism_cli.io.files import file_sha256
-    from phism_cli.io.rasters import is_phism_raster
-    from phism_cli.io.scene_formats import open_scene
-    from phism_cli.model.encoder_file import is_phism_encoder
-    from phism_cli.pipeline.batch import SceneJob, SceneResult
-    from phism_cli.pipeline.encode import make_refinement
-    from phism_cli.pipeline.encode_batch import default_model_path
-    from phism_cli.pipeline.encode_files import (
-        encoder_device,
-        inference_settings,
-        latent_spec,
-        write_latents,
-    )
-
-    start = time.perf_counter()
-    model_path = save_model or default_model_path([SceneJob(scene, output)], output, False)
-    src = open_scene(scene, **settings.scene_options)
-    with src, outputs(overwrite, src.source_files, quiet) as out:
-        latents_out = out.add(output, recognise=is_phism_raster)
-        model_out = out.add(model_path, recognise=is_phism_encoder)
-        encoder = build_encoder(**fit)
-        say(f"no --model given: fitting an encoder on {scene} first", quiet)
-        fit_encoder_on_scenes([src], encoder, max_pixels, settings.tile_size, quiet,
-                              model_out.tmp)
-        meta = {"sha256": file_sha256(model_out.tmp), "path": str(model_path)}
-        move_encoder(encoder, settings.device)
-        inference = inference_settings(encoder, settings)
-        refinement = make_refinement(encoder, settings.refine, settings.refine_lr,
-                                     "the encoder")
-        spec = latent_spec(src, encoder, meta, settings)
-        encode_start = time.perf_counter()
-        with progress_bar(quiet) as progress:
-            task = progress.add_task("encoding", total=src.height * src.width)
-            counts = write_latents(src, encoder, spec, latents_out, settings, model_path,
-                                   on_tile=lambda n: progress.advance(task, n),
-                                   refinement=refinement)
-        encode_seconds = time.perf_counter() - encode_start
-    say(f"saved the encoder to {model_path} (reuse it with -m)", quiet)
-    refined = {} if refinement is None else refinement.summary()
-    record = {"format": output.suffix.lstrip(".").lower().replace("tiff", "tif"),
-              "model": str(model_path), "model_sha256": meta["sha256"], "fitted_model": True,
-              **counts, "channels": spec.channel_names, "height": src.height,
-              "width": src.width, "crs": None if src.crs is None else src.crs.to_string(),
-              "seconds": time.perf_counter() - start, "encode_seconds": encode_seconds,
-              "pixels_per_second": counts["pixels"] / max(encode_seconds, 1e-9),
-              "device": encoder_device(encoder), **inference,
-              "refine_steps": settings.refine, **refined}
-    batch_opt.BatchPrinter(quiet, json_lines)(SceneResult(SceneJob(scene, output), "done",
-                                                          record))
-    if refined:
-        say(f"--refine {settings.refine}: PSNR {refined['psnr_before_db']:.2f} -> "
-            f"{refined['psnr_after_db']:.2f} dB ({refined['refine_seconds']:.1f} s)", quiet)
-    if json_out:
-        emit_json(SceneResult(SceneJob(scene, output), "done", record).to_json())

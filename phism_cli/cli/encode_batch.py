@@ -63,6 +63,19 @@ def fit_batch_encoder(jobs: list[SceneJob], path: Path, encoder: Encoder,
     return path, kept
 
 
+def fit_and_encode_one(job: SceneJob, encoder: Encoder, model_path: Path,
+                       settings: EncodeSettings, max_pixels: int, flags: BatchFlags,
+                       run: BatchRun, quiet: bool) -> None:
+    """One scene without -m: fit `encoder` on it, then encode it with it."""
+    from phism_cli.pipeline.encode_batch import fit_and_encode_job
+
+    result = run.run(job, lambda j: fit_and_encode_job(
+        j, encoder, model_path, settings, max_pixels,
+        lambda inputs: outputs(flags.overwrite, inputs, quiet), CliReporter(quiet)))
+    if result.status == "done":
+        say(f"saved the encoder to {model_path} (reuse it with -m)", quiet)
+
+
 def allow_open_files(n_scenes: int) -> None:
     """Sampling holds every scene of the batch open: raise the soft limit on open files
     towards the hard one (a default of 1024 would stop a batch of a few hundred scenes)."""
@@ -81,15 +94,15 @@ def run_scenes(jobs: list[SceneJob], model: Path, settings: EncodeSettings,
                cluster: dict[str, Any] | None, fitted: bool = False) -> None:
     """Encode every job with the encoder at `model`: in this process, or on a Dask cluster
     (`cluster`: workers, scheduler, threads)."""
-    from phism_cli.cli.common import move_encoder
     from phism_cli.model.checkpoint import load_encoder
     from phism_cli.pipeline.batch import finished_output
     from phism_cli.pipeline.encode_batch import encode_job
+    from phism_cli.pipeline.encode_files import place_encoder
 
     encoder, meta = load_encoder(model)
     meta.update(path=str(model), fitted=fitted)
     if cluster is None or cluster.get("scheduler") is None:
-        move_encoder(encoder, settings.device)  # here, or a check for local workers
+        place_encoder(encoder, settings.device)  # here, or a check for local workers
     reporter = CliReporter(quiet)
 
     def open_outputs(inputs: list[Path]) -> Any:

@@ -1,7 +1,8 @@
 """`phism encode` over many scenes with one encoder: skip, resume, encode, report.
 
 Each scene is opened, checked against the encoder and written on its own (`encode_job`);
-with `resume` a Zarr output an interrupted run left unfinished is continued.
+with `resume` a Zarr output an interrupted run left unfinished is continued. One scene
+without a model is fitted on and encoded in one step (`fit_and_encode_job`).
 """
 
 from __future__ import annotations
@@ -11,9 +12,12 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
-from phism_cli.io.outputs import OutputSet
-from phism_cli.io.rasters import output_kind
+from phism_cli.io.files import file_sha256
+from phism_cli.io.outputs import Output, OutputSet
+from phism_cli.io.rasters import RasterSpec, is_phism_raster, output_kind
+from phism_cli.io.scene import Scene
 from phism_cli.io.scene_formats import open_scene
+from phism_cli.model.encoder_file import is_phism_encoder
 from phism_cli.model.pca import Encoder
 from phism_cli.pipeline.batch import BatchFlags, SceneJob
 from phism_cli.pipeline.cross_sensor import scene_for_model
@@ -23,9 +27,11 @@ from phism_cli.pipeline.encode_files import (
     encoder_device,
     inference_settings,
     latent_spec,
+    place_encoder,
     reserve_latents,
     write_latents,
 )
+from phism_cli.pipeline.encoder_fitting import fit_on_scenes
 from phism_cli.pipeline.reporter import Reporter
 
 OpenOutputs = Callable[[list[Path]], OutputSet]
@@ -40,18 +46,48 @@ def encode_job(job: SceneJob, encoder: Encoder, model_meta: dict[str, Any],
     opened = open_scene(job.input, **settings.scene_options)
     with opened, open_outputs([*opened.source_files, model_path]) as out:
         scene = scene_for_model(encoder, opened, model_path, settings.resample_bands)
-        spec = latent_spec(scene, encoder, model_meta, settings)
-        latents_out = reserve_latents(out, job.output, spec, flags.resume)
-        if latents_out.adopted:
-            reporter.say(f"{job.output}: continuing the tiles an interrupted run wrote")
-        inference = inference_settings(encoder, settings)
-        refinement = make_refinement(encoder, settings.refine, settings.refine_lr, model_path)
-        encode_start = time.perf_counter()
-        with reporter.progress(f"encoding {job.input.name}",
-                               scene.height * scene.width) as advance:
-            counts = write_latents(scene, encoder, spec, latents_out, settings, model_path,
-                                   on_tile=advance, refinement=refinement)
-        encode_seconds = time.perf_counter() - encode_start
+        return _encode_into(
+            job, scene, encoder, model_meta, settings, reporter, start,
+            lambda spec: reserve_latents(out, job.output, spec, flags.resume))
+
+
+def fit_and_encode_job(job: SceneJob, encoder: Encoder, model_path: Path,
+                       settings: EncodeSettings, max_pixels: int, open_outputs: OpenOutputs,
+                       reporter: Reporter) -> dict[str, Any]:
+    """Fit the unfitted `encoder` on the job's scene, then encode the scene with it; the
+    encoder (at `model_path`) and the latent map are committed together."""
+    start = time.perf_counter()
+    scene = open_scene(job.input, **settings.scene_options)
+    with scene, open_outputs(scene.source_files) as out:
+        latents_out = out.add(job.output, recognise=is_phism_raster)
+        model_out = out.add(model_path, recognise=is_phism_encoder)
+        reporter.say(f"no --model given: fitting an encoder on {job.input} first")
+        fit_on_scenes([scene], encoder, max_pixels, settings.tile_size, reporter,
+                      model_out.tmp)
+        model_meta = {"sha256": file_sha256(model_out.tmp), "path": str(model_path),
+                      "fitted": True}
+        place_encoder(encoder, settings.device)
+        return _encode_into(job, scene, encoder, model_meta, settings, reporter, start,
+                            lambda spec: latents_out)
+
+
+def _encode_into(job: SceneJob, scene: Scene, encoder: Encoder, model_meta: dict[str, Any],
+                 settings: EncodeSettings, reporter: Reporter, start: float,
+                 reserve: Callable[[RasterSpec], Output]) -> dict[str, Any]:
+    """Encode the open `scene` into the output `reserve(spec)` gives; the scene's record."""
+    model_path = Path(model_meta["path"])
+    spec = latent_spec(scene, encoder, model_meta, settings)
+    latents_out = reserve(spec)
+    if latents_out.adopted:
+        reporter.say(f"{job.output}: continuing the tiles an interrupted run wrote")
+    inference = inference_settings(encoder, settings)
+    refinement = make_refinement(encoder, settings.refine, settings.refine_lr, model_path)
+    encode_start = time.perf_counter()
+    with reporter.progress(f"encoding {job.input.name}",
+                           scene.height * scene.width) as advance:
+        counts = write_latents(scene, encoder, spec, latents_out, settings, model_path,
+                               on_tile=advance, refinement=refinement)
+    encode_seconds = time.perf_counter() - encode_start
     refined = {} if refinement is None else refinement.summary()
     return {"format": output_kind(job.output), "model": str(model_path),
             "model_sha256": model_meta["sha256"], **counts,

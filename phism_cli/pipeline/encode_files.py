@@ -83,6 +83,14 @@ def inference_settings(encoder: Encoder, settings: EncodeSettings) -> dict[str, 
             "batch_size": resolve_batch_size(encoder, settings.batch_size)}
 
 
+def place_encoder(encoder: Encoder, device: str) -> None:
+    """Put the encoder on `device`; an unavailable device is a one-line error."""
+    try:
+        encoder.to(device)
+    except (ValueError, RuntimeError) as exc:
+        raise PhismError(f"--device {device}: {' '.join(str(exc).split())}") from None
+
+
 def encoder_device(encoder: Encoder) -> str:
     """Where the encoder computes (PCA: always the CPU)."""
     if encoder.decoder == "pca":

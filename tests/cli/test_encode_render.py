@@ -1,3 +1,4 @@
+import hashlib
 import json
 from pathlib import Path
 
@@ -107,6 +108,34 @@ def test_encode_without_model_fits_and_saves_one(cli, tmp_path) -> None:
         # one 64 x 64 tile: blocks are never larger than the image (rasterio's profile
         # calls a tile as wide as the image untiled)
         assert ds.block_shapes[0] == (64, 64) and ds.profile["compress"] == "zstd"
+
+
+def test_encode_without_model_reports_the_fit_and_refuses_its_model_path_first(
+        cli, tmp_path) -> None:
+    """One scene without -m goes the batch's way (one encode path): the fit, the refinement
+    and the saved encoder are reported, and an encoder already at the model path stops the
+    command before any fitting."""
+    cube = smooth_cube(16, 16, 12, seed=4)
+    wl = ", ".join(str(w) for w in np.linspace(400, 1000, 12))
+    header = write_envi(tmp_path / "s.img", cube, "bip", extra_header=f"wavelength = {{{wl}}}\n")
+    out, model = tmp_path / "l.zarr", tmp_path / "l.encoder.safetensors"
+    result = cli("encode", header, "-o", out, "--epochs", "1", "-k", "2", "--refine", "2",
+                 "--json", "--threads", 1)
+    assert result.code == 0, result.err
+    summary = json.loads(result.out)
+    assert summary["fitted_model"] is True and summary["model"] == str(model)
+    assert summary["model_sha256"] == hashlib.sha256(model.read_bytes()).hexdigest()
+    lines = result.err.splitlines()
+    said = [next(i for i, line in enumerate(lines) if line.startswith(start))
+            for start in ("no --model given: fitting an encoder on", "wrote ", "--refine 2: PSNR",
+                          "saved the encoder to")]
+    assert said == sorted(said), result.err
+
+    out.rename(tmp_path / "moved.zarr")
+    before = model.read_bytes()
+    again = cli("encode", header, "-o", out, "--epochs", "1", "-k", "2")
+    assert again.code != 0 and str(model) in again.err and "--overwrite" in again.err
+    assert "fitting" not in again.err and not out.exists() and model.read_bytes() == before
 
 
 def test_nodata_pixels_become_nan(cli, tmp_path) -> None:
