@@ -20,14 +20,17 @@ class BumpModel(ForwardModel):
     """
 
     def __init__(self, basis: SpectralBasis, n_components: int, positions: Tensor,
-                 axis_unit: str) -> None:
+                 axis_unit: str, frame: tuple[float, float] | None = None) -> None:
+        """`frame`: the (minimum, span) that normalise positions for the basis (default:
+        the positions' own), so that parameter rows mean the same at other positions."""
         self.basis = basis
         self.n_components = n_components
         self.axis_unit = axis_unit
         positions = torch.as_tensor(positions, dtype=torch.float64)
-        self.axis_min = float(positions.min())
-        span = float(positions.max() - positions.min())
-        self.axis_span = span if span > 0 else 1.0
+        if frame is None:
+            span = float(positions.max() - positions.min())
+            frame = (float(positions.min()), span if span > 0 else 1.0)
+        self.axis_min, self.axis_span = frame
         self.x = ((positions - self.axis_min) / self.axis_span).to(torch.float32)
 
     @property

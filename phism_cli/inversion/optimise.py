@@ -14,7 +14,9 @@ from collections.abc import Callable
 import torch
 from torch import Tensor
 
-__all__ = ["RowLoss", "minimise_in_bounds"]
+from phism_cli.forward.base import ForwardModel
+
+__all__ = ["RowLoss", "fit_forward_model", "minimise_in_bounds"]
 
 RowLoss = Callable[[Tensor], Tensor]  # parameters (N, ...) -> loss per row (N,)
 
@@ -59,3 +61,27 @@ def minimise_in_bounds(loss: RowLoss, init: Tensor, lower: Tensor, upper: Tensor
         params = params_of(unit)
         keep_better(params, loss(params))
     return best, best_loss
+
+
+def fit_forward_model(model: ForwardModel, spectra: Tensor, init: Tensor | None = None,
+                      steps: int = 200, lr: float = 0.02,
+                      weights: Tensor | None = None) -> tuple[Tensor, Tensor]:
+    """Analysis by synthesis through any `ForwardModel`: for each spectrum (N, C) the
+    parameters (N, P) within the model's bounds whose rendering is nearest it (squared error,
+    per band `weights` (N, C) if given); returns them and each spectrum's residual RMS.
+    `init` defaults to the middle of the bounds."""
+    lower, upper = model.bounds()
+    n_params = len(model.parameters)
+    lower = lower.to(spectra.dtype).expand(n_params)
+    upper = upper.to(spectra.dtype).expand(n_params)
+    if init is None:
+        init = ((lower + upper) / 2).expand(spectra.shape[0], -1).clone()
+
+    def squared_error(params: Tensor) -> Tensor:
+        residual = (model.render(params).to(spectra.dtype) - spectra) ** 2
+        return (residual if weights is None else residual * weights).sum(dim=1)
+
+    best, loss = minimise_in_bounds(squared_error, init.to(spectra.dtype), lower, upper,
+                                    steps=steps, lr=lr)
+    bands = spectra.shape[1] if weights is None else weights.sum(dim=1).clamp(min=1)
+    return best, (loss / bands).sqrt()
