@@ -1,19 +1,38 @@
-"""Render a latent map back into spectra tile by tile, optionally scoring against a reference."""
+"""Render a latent map back into spectra tile by tile, optionally scoring against a reference
+(`render_file` is `phism render` for one latent map)."""
 
 from __future__ import annotations
 
 from collections.abc import Callable
-from typing import Any
+from contextlib import ExitStack
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Protocol
 
 import numpy as np
 
-from phism_cli.errors import ModelMismatchError
+from phism_cli.errors import ModelMismatchError, PhismError, check_file_format, no_valid_pixels
 from phism_cli.forward.resampling import band_widths, effective_fwhm, usable_fwhm
-from phism_cli.io.rasters import RasterReader, RasterSpec, RasterWriter, spectral_band_metadata
+from phism_cli.io.latent_format import LATENT_FORMAT, LATENT_FORMAT_VERSION
+from phism_cli.io.outputs import OutputSet
+from phism_cli.io.png import is_phism_png
+from phism_cli.io.rasters import (
+    RasterReader,
+    RasterSpec,
+    RasterWriter,
+    is_phism_raster,
+    output_kind,
+    spectral_band_metadata,
+)
 from phism_cli.io.scene import Scene, iter_windows
-from phism_cli.model.renderer import Renderer, SpectralRenderer
+from phism_cli.io.scene_formats import open_scene
+from phism_cli.model.checkpoint import load_encoder
+from phism_cli.model.renderer import Renderer, SpectralRenderer, renderer_from_metadata
 from phism_cli.pipeline.metrics import ReconstructionMetrics
+from phism_cli.pipeline.reporter import Reporter
 from phism_cli.pixels import valid_mask
+
+OpenOutputs = Callable[[list[Path]], OutputSet]
 
 
 def render_latents(latents: RasterReader, renderer: Renderer, writer: RasterWriter,
@@ -146,3 +165,108 @@ def rendering_spec(latents: RasterReader, renderer: Renderer, meta: dict[str, An
                   "latents": str(latents.path), "model_sha256": meta.get("model_sha256"),
                   "source": meta.get("source"), "source_bands": source_bands},
     )
+
+
+@dataclass
+class RenderRequest:
+    """One latent map to render (what `phism render` does for each of its inputs)."""
+
+    latents: Path
+    output: Path  # .tif or .zarr
+    reference: Path | None = None  # the encoded scene: score against it, render at its bands
+    model: Path | None = None  # the encoder, for latents of a learned decoder
+    tile_size: int = 256
+    scene_options: dict[str, Any] = field(default_factory=dict)
+    geotiff: dict[str, Any] = field(default_factory=dict)  # creation options
+    plot: Path | None = None  # a PNG the `RenderPlot` draws
+
+
+class RenderPlot(Protocol):
+    """The figure of `--plot`, drawn by a layer above the pipeline."""
+
+    def check(self, height: int, width: int) -> None:
+        """Refuse pixels outside a latent map of this size, before any work."""
+
+    def draw(self, png: Path, latents: RasterReader, renderer: Renderer,
+             reference: Scene | None, unit: str | None, peak: float | None) -> None: ...
+
+
+def render_file(request: RenderRequest, reporter: Reporter, open_outputs: OpenOutputs,
+                plot: RenderPlot | None = None) -> dict[str, Any]:
+    """Render the latent map into `request.output` (and the plot), committed together; the
+    summary `render --json` prints."""
+    kind = output_kind(request.output)
+    with ExitStack() as stack:
+        reader = stack.enter_context(RasterReader(request.latents))
+        meta = reader.metadata
+        renderer = _checked_renderer(reader, request)
+        n_bands = len(renderer.band_mean)
+        if plot is not None:
+            plot.check(reader.height, reader.width)
+        ref, at_reference = None, False
+        if request.reference is not None:
+            ref = stack.enter_context(open_scene(request.reference, **request.scene_options))
+            if (ref.height, ref.width) != (reader.height, reader.width):
+                raise ModelMismatchError(
+                    f"--reference {ref.path} is {ref.height}x{ref.width} pixels but "
+                    f"{request.latents} is {reader.height}x{reader.width}")
+            renderer, at_reference = renderer_for_reference(
+                renderer, ref, n_bands, latent_band_fwhm(meta, n_bands))
+        inputs = [request.latents, request.model,
+                  *(ref.source_files if ref is not None else [])]
+        out = stack.enter_context(open_outputs([p for p in inputs if p is not None]))
+        main_out = out.add(request.output, recognise=is_phism_raster)
+        plot_out = None if request.plot is None or plot is None else \
+            out.add(request.plot, recognise=is_phism_png)
+        spec = rendering_spec(reader, renderer, meta, request.tile_size, ref,
+                              at_reference).with_options(**request.geotiff)
+        with RasterWriter(main_out.tmp, spec, kind, name=request.output) as writer, \
+                reporter.progress("rendering", reader.height * reader.width) as advance:
+            metrics = render_latents(reader, renderer, writer, reference=ref,
+                                     tile_size=request.tile_size, on_tile=advance)
+            if metrics.rendered == 0:
+                raise no_valid_pixels(request.latents, "latent")
+            if ref is not None and metrics.pixels == 0:
+                raise PhismError(f"--reference {request.reference}: no pixel is valid in both "
+                                 f"it and {request.latents}, so nothing can be compared; "
+                                 "nothing was written")
+        if plot_out is not None:
+            plot.draw(plot_out.tmp, reader, renderer, ref, (spec.channel_units or [None])[0],
+                      None if ref is None else metrics.maximum - metrics.minimum)
+    summary: dict[str, Any] = {"output": str(request.output), "format": kind,
+                               "bands": len(renderer.band_mean),
+                               "at_reference_bands": at_reference,
+                               "band_response": band_response_of(renderer),
+                               "height": reader.height, "width": reader.width,
+                               "rendered_pixels": metrics.rendered}
+    if ref is not None:
+        summary |= {"psnr_db": metrics.psnr_db, "sam_deg": metrics.sam_deg,
+                    "mse": metrics.mse, "pixels_compared": metrics.pixels,
+                    "peak": metrics.maximum - metrics.minimum}
+    if request.plot is not None:
+        summary["plot"] = str(request.plot)
+    return summary
+
+
+def _checked_renderer(reader: RasterReader, request: RenderRequest) -> Renderer:
+    """The latent map's own parameter-free renderer (or the decoder of the encoder that made
+    it, `request.model`), after checking the map is phism's and matches it."""
+    meta, latents = reader.metadata, request.latents
+    if meta.get("format") != LATENT_FORMAT:
+        raise PhismError(f"{latents}: not a phism latent map (format "
+                         f"{meta.get('format')!r}); give the output of 'phism encode'")
+    check_file_format(meta, latents, LATENT_FORMAT, LATENT_FORMAT_VERSION, "latent map")
+    if request.model is None:
+        renderer = renderer_from_metadata(meta.get("renderer"), str(latents))
+    else:
+        encoder, model_meta = load_encoder(request.model)
+        if model_meta["sha256"] != meta.get("model_sha256"):
+            raise ModelMismatchError(f"{request.model} is not the encoder that made these "
+                                     "latents (sha256 differs); pass the encoder file encode "
+                                     "used")
+        renderer = encoder.renderer_
+    if list(renderer.channel_names) != list(reader.channel_names):
+        raise PhismError(f"{latents}: its channels ({len(reader.channel_names)}) are not "
+                         f"those its renderer describes ({len(renderer.channel_names)}); "
+                         "the latent map is damaged, encode again")
+    return renderer

@@ -2,32 +2,13 @@
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterator
-from contextlib import contextmanager
-
 import numpy as np
 
 from phism_cli.io.outputs import OutputSet
 from phism_cli.io.spectral_tables import read_spectral_table
 from phism_cli.pipeline.endmembers import EndmemberRequest, run
 from tests.conftest import write_envi
-
-
-class Recorder:
-    """A `Reporter` keeping what it is told."""
-
-    def __init__(self) -> None:
-        self.lines: list[str] = []
-        self.advanced = 0
-
-    def say(self, message: str) -> None:
-        self.lines.append(message)
-
-    @contextmanager
-    def progress(self, description: str, total: int) -> Iterator[Callable[[int], None]]:
-        def advance(n: int) -> None:
-            self.advanced += n
-        yield advance
+from tests.pipeline.recorder import Recorder
 
 
 def test_run_finds_the_pure_pixels_of_a_mixed_scene(tmp_path) -> None:
@@ -43,7 +24,7 @@ def test_run_finds_the_pure_pixels_of_a_mixed_scene(tmp_path) -> None:
     summary = run(EndmemberRequest(header, tmp_path / "lib.csv", n_endmembers=3), recorder,
                   lambda inputs: OutputSet(False, inputs))
     assert summary["pixels_sampled"] == 400 and summary["names"] == ["em1", "em2", "em3"]
-    assert recorder.advanced == 400
+    assert recorder.advanced == {"sampling pixels": 400}
     table = read_spectral_table(tmp_path / "lib.csv")
     found = table.spectra
     # each pure spectrum is one of the endmembers found
