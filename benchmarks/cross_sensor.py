@@ -30,7 +30,7 @@ count, sampling and FWHM per detector), not per-band calibration tables:
   HySpex     VNIR-1800 186 bands 400-1000 nm, FWHM 3.3 nm; SWIR-384 288 bands 930-2500 nm,
              FWHM 5.5 nm (Norsk Elektro Optikk data sheets)
 
-    python benchmarks/cross_sensor.py                       # both scenes, ~25 min on 2 cores
+    python benchmarks/cross_sensor.py                       # both scenes, ~35 min on 2 cores
     python benchmarks/cross_sensor.py --datasets indian_pines --epochs 5 --seeds 1   # smoke
 
 Data: $PHISM_DATA or ../shared/data relative to the project root.
@@ -112,19 +112,41 @@ def simulate(key: str, source_nm: np.ndarray, valid: np.ndarray,
                            resampling.apply(labelled))
 
 
-def fit_encoder(sensor: SimulatedSensor, args: argparse.Namespace) -> None:
+def fit_encoder(sensor: SimulatedSensor, args: argparse.Namespace,
+                seed: int | None = None) -> tuple[PhismEncoder, dict]:
+    """An encoder fitted on the sensor's pixels (training sample and network both drawn from
+    `seed`, default --seed) and its fit record."""
+    seed = args.seed if seed is None else seed
     start = time.perf_counter()
-    rng = np.random.default_rng(args.seed)
+    rng = np.random.default_rng(seed)
     pixels = sensor.valid if len(sensor.valid) <= args.train_pixels else \
         sensor.valid[rng.choice(len(sensor.valid), args.train_pixels, replace=False)]
-    encoder = PhismEncoder(n_components=args.components, epochs=args.epochs, seed=args.seed,
+    encoder = PhismEncoder(n_components=args.components, epochs=args.epochs, seed=seed,
                            device="cpu")
     encoder.fit(pixels, wavelength_nm=sensor.wavelength_nm, fwhm_nm=sensor.fwhm_nm)
-    sensor.encoder = encoder
-    sensor.fit_record = {"sensor": sensor.key, "bands": int(sensor.wavelength_nm.size),
-                         "fit_seconds": time.perf_counter() - start,
-                         "epochs": encoder.training_.epochs,
-                         "val_psnr_db": encoder.training_.val_psnr_db}
+    return encoder, {"sensor": sensor.key, "seed": seed,
+                     "bands": int(sensor.wavelength_nm.size),
+                     "fit_seconds": time.perf_counter() - start,
+                     "epochs": encoder.training_.epochs,
+                     "val_psnr_db": encoder.training_.val_psnr_db}
+
+
+def own_seed_spread(sensor: SimulatedSensor, args: argparse.Namespace) -> list[dict]:
+    """The sensor's own-encoder PSNR for --own-seeds seeds (--seed first, the encoder the
+    tables use): how far apart encoders of one sensor land, the noise floor of every
+    cross-sensor difference."""
+    rows = [{"sensor": sensor.key, "seed": args.seed,
+             "psnr_db": reconstruction(sensor, sensor)["psnr_db"]}]
+    for seed in range(args.seed + 1, args.seed + args.own_seeds):
+        encoder, record = fit_encoder(sensor, args, seed)
+        other = SimulatedSensor(sensor.key, sensor.wavelength_nm, sensor.fwhm_nm,
+                                sensor.valid, sensor.labelled, encoder, record)
+        rows.append({"sensor": sensor.key, "seed": seed,
+                     "psnr_db": reconstruction(other, other)["psnr_db"],
+                     "fit_seconds": record["fit_seconds"]})
+        print(f"  {sensor.key} seed {seed}: own PSNR {rows[-1]['psnr_db']:.2f} dB",
+              file=sys.stderr, flush=True)
+    return rows
 
 
 def through(model: SimulatedSensor, scene: SimulatedSensor, pixels: np.ndarray,
@@ -215,9 +237,10 @@ def run_dataset(key: str, args: argparse.Namespace, report: dict) -> None:
     valid, labelled, source_nm = load(ds, data_root(), wavelengths)
     sensors = {}
     for sensor_key in args.sensors:
-        sensors[sensor_key] = simulate(sensor_key, source_nm, valid, labelled.features)
-        fit_encoder(sensors[sensor_key], args)
-        record = sensors[sensor_key].fit_record
+        sensor = sensors[sensor_key] = simulate(sensor_key, source_nm, valid,
+                                                labelled.features)
+        sensor.encoder, sensor.fit_record = fit_encoder(sensor, args)
+        record = sensor.fit_record
         report["fits"].append({"dataset": key} | record)
         print(f"{key}: fitted on {sensor_key} ({record['bands']} bands) in "
               f"{record['fit_seconds']:.0f} s, val PSNR {record['val_psnr_db']:.2f} dB",
@@ -225,6 +248,8 @@ def run_dataset(key: str, args: argparse.Namespace, report: dict) -> None:
     for a in sensors.values():
         for b in sensors.values():
             report["psnr"].append({"dataset": key} | reconstruction(a, b))
+    for sensor in sensors.values():
+        report["own_seeds"] += [{"dataset": key} | row for row in own_seed_spread(sensor, args)]
     classes = sorted(int(c) for c in np.unique(labelled.labels))
     for row in head_scores(sensors, labelled.labels, classes, args):
         report["heads"].append({"dataset": key} | row)
@@ -238,6 +263,37 @@ def run_dataset(key: str, args: argparse.Namespace, report: dict) -> None:
 def _mean(rows: list[dict], metric: str) -> float | None:
     values = [r[metric] for r in rows if r[metric] is not None]
     return float(np.mean(values)) if values else None
+
+
+def _seed_spread(report: dict, key: str, names: dict[str, str], psnr: dict,
+                 pairs: list[tuple[str, str]]) -> list[str]:
+    """The own-encoder seed table, and the cross-sensor pairs measured against each column's
+    own encoders over all seeds instead of the first seed's alone."""
+    own: dict[str, list[float]] = {}
+    for r in report.get("own_seeds", []):
+        if r["dataset"] == key and r["psnr_db"] is not None:
+            own.setdefault(r["sensor"], []).append(r["psnr_db"])
+    if not own or max(len(v) for v in own.values()) < 2:
+        return []
+    seeds = max(len(v) for v in own.values())
+    lines = ["", f"### The noise floor: each sensor's own encoder over {seeds} seeds", "",
+             "Same data, same settings, another seed (training sample and network "
+             "initialisation): how far apart two encoders of one sensor land.", "",
+             "| sensor | own PSNR per seed (dB) | mean | max - min |", "|---|---|---:|---:|"]
+    for k in names:
+        v = own.get(k, [])
+        if v:
+            lines.append(f"| {names[k]} | {', '.join(fmt(x) for x in v)} | "
+                         f"{fmt(float(np.mean(v)))} | {max(v) - min(v):.2f} |")
+    d_mean = [psnr[p]["psnr_db"] - float(np.mean(own[p[1]])) for p in pairs if p[1] in own]
+    in_range = [psnr[p]["psnr_db"] >= min(own[p[1]]) for p in pairs if p[1] in own]
+    if d_mean:
+        lines += ["", f"Cross-sensor pairs within 1 dB of the mean of the column's own "
+                  f"encoders: {sum(v >= -1.0 for v in d_mean)} of {len(d_mean)} (worst "
+                  f"{min(d_mean):+.2f} dB, median {np.median(d_mean):+.2f} dB); at or above "
+                  f"the worst of the column's own encoders: {sum(in_range)} of "
+                  f"{len(in_range)}."]
+    return lines
 
 
 def markdown(report: dict) -> str:
@@ -299,6 +355,7 @@ def markdown(report: dict) -> str:
                           f"Cross-sensor pairs (rendered at all their bands) within 1 dB of the "
                           f"column's own encoder, {label}: {sum(v >= -1.0 for v in d)} of "
                           f"{len(d)} (worst {min(d):+.2f} dB, median {np.median(d):+.2f} dB)."]
+        lines += _seed_spread(report, key, names, psnr, pairs)
         lines.append("")
         heads = [r for r in report["heads"] if r["dataset"] == key]
         for fraction in s["fractions"]:
@@ -357,6 +414,8 @@ def main() -> None:
     parser.add_argument("--fractions", type=float, nargs="+", default=[0.05, 0.01])
     parser.add_argument("--seeds", type=int, default=3, help="label seeds per fraction")
     parser.add_argument("--seed", type=int, default=0, help="the encoders' seed")
+    parser.add_argument("--own-seeds", type=int, default=3,
+                        help="seeds of each sensor's own encoder, for the seed spread")
     parser.add_argument("--threads", type=int, default=2)
     parser.add_argument("--out", type=Path, default=DEFAULT_OUT)
     args = parser.parse_args()
@@ -366,7 +425,7 @@ def main() -> None:
     report = {"date": dt.datetime.now(dt.UTC).isoformat(timespec="seconds"),
               "machine": machine(), "settings": {k: (str(v) if isinstance(v, Path) else v)
                                                  for k, v in vars(args).items()},
-              "datasets": {}, "fits": [], "psnr": [], "heads": []}
+              "datasets": {}, "fits": [], "psnr": [], "heads": [], "own_seeds": []}
     for key in args.datasets:
         run_dataset(key, args, report)
         write_results(markdown(report), report, args.out)  # partial results as they come
