@@ -20,7 +20,13 @@ from phism_cli.io.rasters import RasterSpec, RasterWriter, is_phism_raster, outp
 from phism_cli.io.scene import Scene, band_provenance, json_value
 from phism_cli.model.pca import Encoder
 from phism_cli.pipeline.encode import Refinement, encode_scene
-from phism_cli.pipeline.resume import PROGRESS_NAME, TileProgress, ZarrTileWriter, can_resume
+from phism_cli.pipeline.resume import (
+    PROGRESS_NAME,
+    TileProgress,
+    ZarrTileWriter,
+    can_resume,
+    discard_interrupted_chunk_writes,
+)
 
 
 @dataclass
@@ -112,9 +118,12 @@ def reserve_latents(out: OutputSet, path: Path, spec: RasterSpec, resume: bool) 
     """Reserve the latent map at `path`; with `resume` a Zarr output takes over a matching
     partial store of an interrupted run and keeps its own partial store if this run fails."""
     resumable = resume and output_kind(path) == "zarr"
-    return out.add(path, recognise=is_phism_raster,
-                   adopt=(lambda p: can_resume(p, spec)) if resumable else None,
-                   keep_partial=resumable)
+    output = out.add(path, recognise=is_phism_raster,
+                     adopt=(lambda p: can_resume(p, spec)) if resumable else None,
+                     keep_partial=resumable)
+    if output.adopted:
+        discard_interrupted_chunk_writes(output.tmp)
+    return output
 
 
 def open_latent_writer(output: Output, spec: RasterSpec) -> tuple[RasterWriter, TileProgress]:

@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import json
 import os
+import re
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -104,6 +105,23 @@ def can_resume(partial: Path, spec: RasterSpec) -> bool:
     expected_chunks = [len(spec.channel_names), spec.tile_size, spec.tile_size]
     return (_comparable(stored) == _comparable({**spec.metadata, "complete": False})
             and array.get("shape") == expected_shape and array.get("chunks") == expected_chunks)
+
+
+# Zarr's local store writes each chunk to `CHUNK.<32 hex>.partial` and renames it into place;
+# a process killed in between leaves that file behind.
+_CHUNK_WRITE = re.compile(r"\.[0-9a-f]{32}\.partial$")
+
+
+def discard_interrupted_chunk_writes(store: Path) -> int:
+    """Remove the half-written chunk files a killed writer left in `store` (an adopted
+    partial store no one else writes to); returns how many. The chunks themselves are whole
+    or absent, and the progress record names only tiles whose chunks were written."""
+    removed = 0
+    for path in store.rglob("*.partial"):
+        if path.is_file() and _CHUNK_WRITE.search(path.name):
+            path.unlink(missing_ok=True)
+            removed += 1
+    return removed
 
 
 class ZarrTileWriter(RasterWriter):

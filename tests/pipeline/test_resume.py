@@ -136,3 +136,18 @@ def test_an_adopted_store_survives_an_interrupted_reservation(tmp_path, monkeypa
     kept = list(tmp_path.glob(f".out.zarr{PARTIAL_MARK}*"))
     assert len(calls) == 2 and not store.exists()  # it was adopted (renamed) first
     assert len(kept) == 1 and TileProgress.read(kept[0]).done == {(0, 0): (16, 0)}
+
+
+def test_chunk_writes_a_killed_writer_left_are_discarded_and_nothing_else(tmp_path) -> None:
+    from phism_cli.pipeline.resume import discard_interrupted_chunk_writes
+
+    store = tmp_path / "out.zarr"
+    (store / "latent").mkdir(parents=True)
+    kept = [store / "latent" / "0.1", store / ".phism-tiles", store / "latent" / "x.partial",
+            store / "latent" / "0.0.123.partial"]
+    for path in kept:
+        path.write_bytes(b"k")
+    dead = store / "latent" / f"0.2.{'ab' * 16}.partial"
+    dead.write_bytes(b"half a chunk")
+    assert discard_interrupted_chunk_writes(store) == 1
+    assert not dead.exists() and all(p.exists() for p in kept)
