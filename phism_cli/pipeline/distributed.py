@@ -41,7 +41,6 @@ from phism_cli.pipeline.batch import (
     finished_output,
 )
 from phism_cli.pipeline.cross_sensor import scene_for_model
-from phism_cli.pipeline.encode_batch import OpenOutputs
 from phism_cli.pipeline.encode_files import (
     EncodeSettings,
     check_counts,
@@ -50,7 +49,7 @@ from phism_cli.pipeline.encode_files import (
     open_latent_writer,
     reserve_latents,
 )
-from phism_cli.pipeline.reporter import Reporter
+from phism_cli.pipeline.reporter import OpenOutputs, Reporter
 from phism_cli.pipeline.resume import TileProgress, ZarrTileWriter
 
 WindowTuple = tuple[int, int, int, int]  # col_off, row_off, width, height

@@ -13,7 +13,7 @@ from pathlib import Path
 from typing import Any
 
 from phism_cli.io.files import file_sha256
-from phism_cli.io.outputs import Output, OutputSet
+from phism_cli.io.outputs import Output
 from phism_cli.io.rasters import RasterSpec, is_phism_raster, output_kind
 from phism_cli.io.scene import Scene
 from phism_cli.io.scene_formats import open_scene
@@ -32,9 +32,7 @@ from phism_cli.pipeline.encode_files import (
     write_latents,
 )
 from phism_cli.pipeline.encoder_fitting import fit_on_scenes
-from phism_cli.pipeline.reporter import Reporter
-
-OpenOutputs = Callable[[list[Path]], OutputSet]
+from phism_cli.pipeline.reporter import OpenOutputs, Reporter
 
 
 def encode_job(job: SceneJob, encoder: Encoder, model_meta: dict[str, Any],

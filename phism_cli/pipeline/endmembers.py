@@ -25,11 +25,10 @@ from phism_cli.io.spectral_tables import (
     write_spectral_library,
     write_table_csv,
 )
-from phism_cli.pipeline.reporter import Reporter
+from phism_cli.pipeline.reporter import OpenOutputs, Reporter
 from phism_cli.pipeline.sampling import sample_pixels
 
 LIBRARY_SUFFIXES = (".csv", ".sli")
-OpenOutputs = Callable[[list[Path]], OutputSet]
 # (png path, spectra (K, C), wavelength_nm, names, scene, title) -> None
 DrawPlot = Callable[[Path, np.ndarray, np.ndarray, list[str], Scene, str], None]
 

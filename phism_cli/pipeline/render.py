@@ -14,7 +14,6 @@ import numpy as np
 from phism_cli.errors import ModelMismatchError, PhismError, check_file_format, no_valid_pixels
 from phism_cli.forward.resampling import band_widths, effective_fwhm, usable_fwhm
 from phism_cli.io.latent_format import LATENT_FORMAT, LATENT_FORMAT_VERSION
-from phism_cli.io.outputs import OutputSet
 from phism_cli.io.png import is_phism_png
 from phism_cli.io.rasters import (
     RasterReader,
@@ -29,10 +28,8 @@ from phism_cli.io.scene_formats import open_scene
 from phism_cli.model.checkpoint import load_encoder
 from phism_cli.model.renderer import Renderer, SpectralRenderer, renderer_from_metadata
 from phism_cli.pipeline.metrics import ReconstructionMetrics
-from phism_cli.pipeline.reporter import Reporter
+from phism_cli.pipeline.reporter import OpenOutputs, Reporter
 from phism_cli.pixels import valid_mask
-
-OpenOutputs = Callable[[list[Path]], OutputSet]
 
 
 def render_latents(latents: RasterReader, renderer: Renderer, writer: RasterWriter,
