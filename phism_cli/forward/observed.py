@@ -10,7 +10,6 @@ interfaces (`inversion.optimise.fit_forward_model`, `inversion.synthesis`) inver
 
 from __future__ import annotations
 
-import numpy as np
 from torch import Tensor
 
 from phism_cli.forward.base import EndmemberGenerator, ForwardModel, Parameter
@@ -38,10 +37,6 @@ class ObservedModel(ForwardModel):
     @property
     def parameters(self) -> list[Parameter]:
         return self.model.parameters
-
-    @property
-    def band_centre_nm(self) -> np.ndarray:
-        return self.response.centre_nm
 
     def bounds(self) -> tuple[Tensor, Tensor]:
         return self.model.bounds()
