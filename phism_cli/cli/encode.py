@@ -49,6 +49,7 @@ def encode(
     decoder: opt.Decoder = "basis",
     latent_dim: opt.LatentDim = None,
     epochs: opt.Epochs = 50,
+    max_steps: opt.MaxSteps = opt.DEFAULT_MAX_STEPS,
     patience: opt.Patience = 5,
     max_pixels: opt.MaxPixels = 200_000,
     seed: opt.Seed = 0,
@@ -112,7 +113,7 @@ def encode(
         "workers": workers, "scheduler": scheduler, "threads": configured_threads()}
     fit = {"components": components, "basis": basis, "decoder": decoder,
            "brightness": brightness, "latent_dim": latent_dim, "epochs": epochs,
-           "patience": patience, "seed": seed, "device": device}
+           "max_steps": max_steps, "patience": patience, "seed": seed, "device": device}
     printer = batch_opt.BatchPrinter(quiet, json_lines)
     run = BatchRun(flags.fail_fast, batch_opt.debug_mode(), on_result=printer)
     jobs = check_jobs(jobs, flags, run)

@@ -34,6 +34,7 @@ def fit_encoder(
     decoder: opt.Decoder = "basis",
     latent_dim: opt.LatentDim = None,
     epochs: opt.Epochs = 50,
+    max_steps: opt.MaxSteps = opt.DEFAULT_MAX_STEPS,
     patience: opt.Patience = 5,
     learning_rate: Annotated[float, typer.Option(
         "--learning-rate", min=0.0, help="AdamW learning rate.")] = 1e-3,
@@ -67,6 +68,7 @@ def fit_encoder(
         encoder = build_encoder(components=components, basis=basis, fixed=fixed,
                                 brightness=brightness,
                                 decoder=decoder, latent_dim=latent_dim, epochs=epochs,
+                                max_steps=max_steps,
                                 patience=patience, lr=learning_rate, batch_size=batch_size,
                                 seed=seed, device=device)
         with outputs(overwrite, scene_files(opened), quiet) as out:
@@ -84,7 +86,8 @@ def fit_encoder(
     if json_out:
         emit_json({
             "model": str(output), "sha256": sha256, "val_psnr_db": t.val_psnr_db,
-            "val_loss": t.val_loss, "epochs": t.epochs, "best_epoch": t.best_epoch,
+            "val_loss": t.val_loss, "epochs": t.epochs, "steps": t.steps,
+            "best_epoch": t.best_epoch,
             "stopped_early": t.stopped_early, "seconds": t.seconds, "pixels": n_pixels,
             "train_pixels": t.train_pixels, "val_pixels": t.val_pixels,
             "scenes": [str(s) for s in scenes], "channel_names": encoder.channel_names_,

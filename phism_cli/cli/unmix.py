@@ -21,6 +21,7 @@ if TYPE_CHECKING:
 # in step without importing torch here.
 METHOD_NAMES = ("fcls", "abs", "net", "hybrid")
 FORM_NAMES = ("anchored", "rendered")
+SUM_TO_ONE_NAMES = ("scaled", "strict")
 
 
 def _parse_range(value: str) -> str:
@@ -53,10 +54,19 @@ def unmix(
     output: opt.OutputPath = ...,
     method: Annotated[str, typer.Option(
         "--method", callback=opt.choice(METHOD_NAMES),
-        help="fcls: exact fully constrained least squares (default: most accurate in our "
-        "benchmarks and fastest); abs: analysis-by-synthesis through --dispersion; net: "
+        help="fcls: exact least squares with non-negative abundances (see --sum-to-one; the "
+        "default and fastest); abs: analysis-by-synthesis through --dispersion; net: "
         "an inverse-rendering network trained on rendered mixtures; hybrid: net, then abs.")]
     = "fcls",
+    sum_to_one: Annotated[str, typer.Option(
+        "--sum-to-one", callback=opt.choice(SUM_TO_ONE_NAMES),
+        help="scaled: non-negative least squares, then divided by the sum (brightness and "
+        "contrast do not force the abundances onto the simplex; the default); strict: the "
+        "sum is 1 in every solve (classic FCLS).")] = "scaled",
+    shade: Annotated[str | None, typer.Option(
+        "--shade", metavar="NAME", help="A library endmember that models contrast, not "
+        "material (a blackbody, a shade spectrum): its band holds its share of the fit and "
+        "the other abundances sum to 1 among themselves.")] = None,
     dispersion: Annotated[Path | None, typer.Option(
         "--dispersion", help="HDF5 dispersion parameters per endmember (InfraRender's "
         "format); matched to endmembers by name.")] = None,
@@ -138,9 +148,13 @@ def unmix(
     except ValueError as exc:
         raise PhismError(str(exc)) from None
     lib = files.read_library(library, names, axis_unit)
+    if shade is not None and shade not in lib.names:
+        raise PhismError(f"{library}: --shade {shade!r} is not one of the library's "
+                         f"endmembers ({', '.join(lib.names)}); give one of them")
     minerals = None if dispersion is None else read_dispersion_file(dispersion)
     unmixer = Unmixer(method, epochs=epochs, steps=steps, lr=learning_rate,
-                      net_steps=net_steps, seed=seed, device=torch_device)
+                      net_steps=net_steps, seed=seed, device=torch_device,
+                      sum_to_one=sum_to_one, shade=shade)
     inputs = [library, names, dispersion, input_names]
 
     def prepare(axis: Any, unit: str) -> MixingSetup:
@@ -148,6 +162,7 @@ def unmix(
                              range_of(axis_range))
         for note in setup.notes:
             say(note, quiet)
+
         if unmixer.uses_network(setup.mixing):
             say(f"training the inverse-rendering network on {net_steps} batches of "
                 "rendered mixtures", quiet)
@@ -190,7 +205,8 @@ def unmix(
     if json_out:
         emit_json({
             "output": str(output), "input": str(source), "library": str(library),
-            "method": method, "endmember_form": form, **summary,
+            "method": method, "sum_to_one": sum_to_one, "shade": shade,
+            "endmember_form": form, **summary,
             "endmembers": lib.names, "matches": setup.matches,
             "bands_used": int(setup.bands.sum()), "notes": setup.notes,
             "seconds": seconds, "unmix_seconds": work_seconds,

@@ -3,7 +3,9 @@
 Training data comes from the forward model alone, so it needs no labels: random sparse
 abundances (a few endmembers per spectrum, Dirichlet weights), each generated endmember drawn
 from a bank of variants rendered at random parameters within its bounds, plus Gaussian noise
-at a random level. The network maps a spectrum to abundances on the simplex (softmax).
+at a random level, optionally scaled by a random brightness factor (log-uniform in
+`brightness`) that the abundances ignore. The network maps a spectrum to abundances on the
+simplex (softmax).
 """
 
 from __future__ import annotations
@@ -28,7 +30,11 @@ class InverseRenderingNet:
     def __init__(self, hidden: tuple[int, ...] = (256, 256), steps: int = 3000,
                  batch_size: int = 256, lr: float = 1e-3, max_active: int = 6,
                  variants: int = 16, noise_min: float = 1e-4, noise_max: float = 2e-2,
-                 seed: int = 0, device: str = "cpu") -> None:
+                 seed: int = 0, device: str = "cpu",
+                 brightness: tuple[float, float] = (1.0, 1.0)) -> None:
+        low, high = brightness
+        if not 0 < low <= high:
+            raise ValueError(f"brightness range must be 0 < low <= high, got {brightness}")
         self.hidden = hidden
         self.steps = steps
         self.batch_size = batch_size
@@ -39,6 +45,7 @@ class InverseRenderingNet:
         self.noise_max = noise_max
         self.seed = seed
         self.device = device
+        self.brightness = (float(low), float(high))
 
     def fit(self, mixing: LinearMixing) -> InverseRenderingNet:
         generator = torch.Generator().manual_seed(self.seed)
@@ -105,7 +112,13 @@ class InverseRenderingNet:
                                                   math.log(self.noise_max),
                                                   generator=generator)
         noise = torch.randn(spectra.shape, generator=generator) * log_noise.exp() * amplitude
-        return (spectra + noise).to(self.device), abundances.to(self.device)
+        spectra = spectra + noise
+        low, high = self.brightness
+        if high > low:
+            log_gain = torch.empty(size, 1).uniform_(math.log(low), math.log(high),
+                                                     generator=generator)
+            spectra = spectra * log_gain.exp()
+        return spectra.to(self.device), abundances.to(self.device)
 
     def _standardise(self, spectra: Tensor) -> Tensor:
         return (spectra - self.offset_) / self.scale_

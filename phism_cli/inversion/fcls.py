@@ -1,6 +1,7 @@
-"""Fully constrained least squares, exactly, for a whole batch of spectra at once.
+"""Fully constrained (and non-negative) least squares, exactly, for a batch of spectra at once.
 
-min_x ||W^(1/2) (b - A x)||^2  subject to  x >= 0, sum(x) = 1, as the quadratic programme
+min_x ||W^(1/2) (b - A x)||^2  subject to  x >= 0, sum(x) = 1 (or x >= 0 alone: `nnls`), as
+the quadratic programme
 min 1/2 x'Gx - c'x with G = A'WA, c = A'Wb, solved by a primal active-set method (Lawson and
 Hanson's NNLS with the sum-to-one row kept as an equality, not appended with a large weight as
 in Heinz and Chang's approximation). Every spectrum runs the same steps in lockstep with masks,
@@ -13,7 +14,7 @@ from __future__ import annotations
 import torch
 from torch import Tensor
 
-__all__ = ["fcls", "gram"]
+__all__ = ["fcls", "gram", "nnls"]
 
 
 def gram(endmembers: Tensor, spectra: Tensor,
@@ -32,26 +33,34 @@ def gram(endmembers: Tensor, spectra: Tensor,
     return weighted @ a.transpose(1, 2), torch.einsum("nkc,nc->nk", weighted, b)
 
 
-def _solve_on_support(g: Tensor, c: Tensor, support: Tensor) -> tuple[Tensor, Tensor]:
-    """Minimise 1/2 x'Gx - c'x with sum x = 1 and x = 0 off `support`: (x, multiplier)."""
+def _solve_on_support(g: Tensor, c: Tensor, support: Tensor,
+                      sum_to_one: bool = True) -> tuple[Tensor, Tensor]:
+    """Minimise 1/2 x'Gx - c'x with x = 0 off `support` (and sum x = 1): (x, multiplier,
+    0 without the sum)."""
     n, k = c.shape
     both = support[:, :, None] & support[:, None, :]
     eye = torch.eye(k, dtype=g.dtype, device=g.device)
     # A ridge far below any real curvature keeps collinear endmembers solvable.
     ridge = 1e-12 * g.diagonal(dim1=1, dim2=2).mean(dim=1).clamp(min=1e-300)
-    system = torch.zeros(n, k + 1, k + 1, dtype=g.dtype, device=g.device)
+    size = k + int(sum_to_one)
+    system = torch.zeros(n, size, size, dtype=g.dtype, device=g.device)
     system[:, :k, :k] = torch.where(both, g + ridge[:, None, None] * eye, 0.0) \
         + torch.where(support, 0.0, 1.0).diag_embed()
-    system[:, :k, k] = support.to(g.dtype)
-    system[:, k, :k] = support.to(g.dtype)
-    rhs = torch.cat([torch.where(support, c, 0.0), torch.ones(n, 1, dtype=g.dtype,
-                                                                device=g.device)], dim=1)
+    rhs = torch.where(support, c, 0.0)
+    if sum_to_one:
+        system[:, :k, k] = support.to(g.dtype)
+        system[:, k, :k] = support.to(g.dtype)
+        rhs = torch.cat([rhs, torch.ones(n, 1, dtype=g.dtype, device=g.device)], dim=1)
     solution = torch.linalg.solve(system, rhs)
-    return torch.where(support, solution[:, :k], 0.0), solution[:, k]
+    multiplier = solution[:, k] if sum_to_one else torch.zeros(n, dtype=g.dtype,
+                                                              device=g.device)
+    return torch.where(support, solution[:, :k], 0.0), multiplier
 
 
-def fcls(g: Tensor, c: Tensor, tol: float = 1e-10, max_iter: int | None = None) -> Tensor:
-    """Abundances (N, K) >= 0 summing to 1 that minimise 1/2 x'Gx - c'x for each row.
+def fcls(g: Tensor, c: Tensor, tol: float = 1e-10, max_iter: int | None = None,
+         sum_to_one: bool = True) -> Tensor:
+    """Abundances (N, K) >= 0 summing to 1 (with `sum_to_one`) that minimise 1/2 x'Gx - c'x
+    for each row.
 
     `g` is (N, K, K) or (1, K, K) shared by all rows; `c` is (N, K). Works in float64; rows
     leave the working set as soon as they are optimal, so easy spectra cost one solve.
@@ -59,12 +68,12 @@ def fcls(g: Tensor, c: Tensor, tol: float = 1e-10, max_iter: int | None = None) 
     c = c.to(torch.float64)
     n, k = c.shape
     g = g.to(torch.float64).expand(n, k, k)
-    x, support = _feasible_start(g, c)
+    x, support = _feasible_start(g, c, sum_to_one)
     todo = torch.arange(n, device=c.device)
     for _ in range(max_iter or 3 * k + 10):
         gt, ct, xt, st = g[todo], c[todo], x[todo], support[todo]
         scale = gt.diagonal(dim1=1, dim2=2).amax(dim=1).clamp(min=1e-300)
-        _, nu = _solve_on_support(gt, ct, st)
+        _, nu = _solve_on_support(gt, ct, st, sum_to_one)
         dual = torch.einsum("nij,nj->ni", gt, xt) - ct + nu[:, None]
         dual = torch.where(st, torch.inf, dual)
         best = dual.argmin(dim=1)
@@ -73,11 +82,17 @@ def fcls(g: Tensor, c: Tensor, tol: float = 1e-10, max_iter: int | None = None) 
             break
         todo, gt, ct, xt, st, best = (t[improving] for t in (todo, gt, ct, xt, st, best))
         st = st | torch.nn.functional.one_hot(best, k).bool()
-        x[todo], support[todo] = _restore_feasibility(gt, ct, xt, st, tol)
+        x[todo], support[todo] = _restore_feasibility(gt, ct, xt, st, tol, sum_to_one)
     return x
 
 
-def _feasible_start(g: Tensor, c: Tensor) -> tuple[Tensor, Tensor]:
+def nnls(g: Tensor, c: Tensor, tol: float = 1e-10, max_iter: int | None = None) -> Tensor:
+    """Abundances (N, K) >= 0 that minimise 1/2 x'Gx - c'x for each row (no sum
+    constraint): Lawson and Hanson's NNLS, batched like `fcls`."""
+    return fcls(g, c, tol, max_iter, sum_to_one=False)
+
+
+def _feasible_start(g: Tensor, c: Tensor, sum_to_one: bool) -> tuple[Tensor, Tensor]:
     """A feasible point whose support is usually already the optimal one: solve on all
     endmembers and drop every negative one until the solution is non-negative. The active-set
     loop then only has to confirm it (or repair the rare wrong guess)."""
@@ -86,7 +101,7 @@ def _feasible_start(g: Tensor, c: Tensor) -> tuple[Tensor, Tensor]:
     x = torch.zeros(n, k, dtype=torch.float64, device=c.device)
     todo = torch.arange(n, device=c.device)
     for _ in range(k):
-        z, _ = _solve_on_support(g[todo], c[todo], support[todo])
+        z, _ = _solve_on_support(g[todo], c[todo], support[todo], sum_to_one)
         negative = support[todo] & (z <= 0)
         done = ~negative.any(dim=1)
         x[todo[done]] = z[done]
@@ -94,19 +109,21 @@ def _feasible_start(g: Tensor, c: Tensor) -> tuple[Tensor, Tensor]:
         todo = todo[~done]
         if len(todo) == 0:
             break
-    if len(todo):  # cannot happen in exact arithmetic; fall back to the best vertex
+    if len(todo) and sum_to_one:  # cannot happen in exact arithmetic: the best vertex
         best = (0.5 * g[todo].diagonal(dim1=1, dim2=2) - c[todo]).argmin(dim=1)
         x[todo] = torch.nn.functional.one_hot(best, k).to(torch.float64)
         support[todo] = x[todo] > 0
+    elif len(todo):  # without the sum, 0 is feasible
+        support[todo] = False
     return x, support
 
 
-def _restore_feasibility(g: Tensor, c: Tensor, x: Tensor, support: Tensor,
-                         tol: float) -> tuple[Tensor, Tensor]:
+def _restore_feasibility(g: Tensor, c: Tensor, x: Tensor, support: Tensor, tol: float,
+                         sum_to_one: bool) -> tuple[Tensor, Tensor]:
     """Lawson-Hanson's inner loop: step towards the support's optimum, dropping the
     endmembers that would go negative, until the optimum on the support is feasible."""
     for _ in range(x.shape[1] + 1):
-        z, _ = _solve_on_support(g, c, support)
+        z, _ = _solve_on_support(g, c, support, sum_to_one)
         blocked = support & (z <= tol)
         if not blocked.any():
             return z, support
@@ -115,6 +132,7 @@ def _restore_feasibility(g: Tensor, c: Tensor, x: Tensor, support: Tensor,
         x = (x + alpha[:, None] * (z - x)).clamp(min=0.0)
         support = support & (x > tol)
         x = torch.where(support, x, 0.0)
-        x = x / x.sum(dim=1, keepdim=True)
-    z, _ = _solve_on_support(g, c, support)
+        if sum_to_one:
+            x = x / x.sum(dim=1, keepdim=True)
+    z, _ = _solve_on_support(g, c, support, sum_to_one)
     return z.clamp(min=0.0), support

@@ -39,10 +39,12 @@ def residual_rms(spectra: Tensor, fitted: Tensor, weights: Tensor | None) -> Ten
     return ((residual * weights).sum(dim=1) / weights.sum(dim=1).clamp(min=1)).sqrt()
 
 
-def fcls_unmix(endmembers: Tensor, spectra: Tensor, weights: Tensor | None = None) -> MixingFit:
-    """Plain FCLS with endmembers (E, C) or per spectrum (N, E, C)."""
+def fcls_unmix(endmembers: Tensor, spectra: Tensor, weights: Tensor | None = None,
+               sum_to_one: bool = True) -> MixingFit:
+    """Plain FCLS (NNLS without `sum_to_one`) with endmembers (E, C) or per spectrum
+    (N, E, C)."""
     g, c = gram(endmembers, spectra, weights)
-    x = fcls(g, c)
+    x = fcls(g, c, sum_to_one=sum_to_one)
     fitted = _mix(x, endmembers.to(torch.float64))
     return MixingFit(x, residual_rms(spectra.to(torch.float64), fitted, weights))
 
@@ -54,17 +56,19 @@ def _mix(x: Tensor, endmembers: Tensor) -> Tensor:
 
 def analysis_by_synthesis(mixing: LinearMixing, spectra: Tensor, weights: Tensor | None = None,
                           epochs: int = 10, steps: int = 5, lr: float = 0.05,
-                          init_abundances: Tensor | None = None) -> MixingFit:
+                          init_abundances: Tensor | None = None,
+                          sum_to_one: bool = True) -> MixingFit:
     """Alternate FCLS and `steps` Adam steps on the generated endmembers, `epochs` times.
 
     With `init_abundances` (a network's estimate) the first round starts with the physics
-    steps at those abundances instead of an FCLS solve: the hybrid inversion.
+    steps at those abundances instead of an FCLS solve: the hybrid inversion. Without
+    `sum_to_one` every solve is NNLS (the abundances' sum is free).
     """
     b = spectra.to(torch.float64)
     n = b.shape[0]
     w = None if weights is None else weights.to(torch.float64)
     if not mixing.generated:
-        return fcls_unmix(mixing.base_endmembers(), b, w)
+        return fcls_unmix(mixing.base_endmembers(), b, w, sum_to_one)
     endmembers = mixing.base_endmembers().expand(n, -1, -1).clone()
     params = mixing.initial_generator_params().to(torch.float64).expand(n, -1, -1).clone()
     lower, upper = (t.to(torch.float64) for t in mixing.generator_bounds())
@@ -72,7 +76,7 @@ def analysis_by_synthesis(mixing: LinearMixing, spectra: Tensor, weights: Tensor
     if init_abundances is not None:
         x = init_abundances.to(torch.float64)
     else:
-        x = fcls(*gram(endmembers, b, w))
+        x = fcls(*gram(endmembers, b, w), sum_to_one=sum_to_one)
     for _ in range(epochs):
         pairs = (x[:, index] > ACTIVE_ABUNDANCE).nonzero()  # (Q, 2): spectrum, slot
         if len(pairs):
@@ -83,7 +87,7 @@ def analysis_by_synthesis(mixing: LinearMixing, spectra: Tensor, weights: Tensor
             params[spec, slot] = best
             with torch.no_grad():
                 endmembers[spec, index[slot]] = mixing.generated_spectra(best, slot)
-        x = fcls(*gram(endmembers, b, w))
+        x = fcls(*gram(endmembers, b, w), sum_to_one=sum_to_one)
     fitted = _mix(x, endmembers)
     return MixingFit(x, residual_rms(b, fitted, w), params)
 

@@ -5,6 +5,16 @@
 - net: the amortised inverse-rendering network alone (one forward pass per spectrum).
 - hybrid: the network's abundances warm-start analysis-by-synthesis.
 Without generated endmembers abs and hybrid have no physics to move and equal fcls.
+
+How the abundances' sum is held (`sum_to_one`):
+- strict: every solve keeps sum = 1 (Heinz and Chang's FCLS);
+- scaled: every solve is non-negative only (NNLS), and the result is divided by its sum, so a
+  spectrum brighter or darker than the library's mixtures (illumination, particle size) is
+  not forced onto the simplex; the default, chosen on half of the Feely rocks and on Samson.
+A `shade` endmember (a blackbody in the thermal infrared, a shade or dark spectrum in the
+VNIR) absorbs contrast rather than material: its band holds its share of the fit and the other
+abundances are shares of what is not shade, so they sum to 1 among themselves (the thermal-
+infrared convention of blackbody-normalised modes).
 """
 
 from __future__ import annotations
@@ -22,9 +32,13 @@ from phism_cli.inversion.synthesis import (
     residual_rms,
 )
 
-__all__ = ["METHODS", "Unmixer"]
+__all__ = ["METHODS", "SUM_TO_ONE", "Unmixer"]
 
 METHODS = ("fcls", "abs", "net", "hybrid")
+SUM_TO_ONE = ("scaled", "strict")
+# The net's training mixtures are scaled by a factor log-uniform in this range under "scaled":
+# it sees brightness it must ignore, as NNLS-then-normalise does.
+NET_BRIGHTNESS = (0.5, 2.0)
 
 
 class Unmixer:
@@ -33,9 +47,13 @@ class Unmixer:
 
     def __init__(self, method: str = "fcls", epochs: int = 5, steps: int = 5,
                  lr: float = 0.05, net_steps: int = 3000, seed: int = 0,
-                 device: str = "cpu") -> None:
+                 device: str = "cpu", sum_to_one: str = "scaled",
+                 shade: str | None = None) -> None:
         if method not in METHODS:
             raise ValueError(f"unknown method {method!r}; choose one of {', '.join(METHODS)}")
+        if sum_to_one not in SUM_TO_ONE:
+            raise ValueError(f"unknown sum-to-one mode {sum_to_one!r}; choose one of "
+                             f"{', '.join(SUM_TO_ONE)}")
         self.method = method
         self.epochs = epochs
         self.steps = steps
@@ -43,11 +61,21 @@ class Unmixer:
         self.net_steps = net_steps
         self.seed = seed
         self.device = device
+        self.sum_to_one = sum_to_one
+        self.shade = shade
+
+    @property
+    def strict(self) -> bool:
+        return self.sum_to_one == "strict"
 
     def uses_network(self, mixing: LinearMixing) -> bool:
         return self.method == "net" or (self.method == "hybrid" and bool(mixing.generated))
 
     def fit(self, mixing: LinearMixing) -> Unmixer:
+        if self.shade is not None and self.shade not in mixing.names:
+            raise ValueError(f"shade endmember {self.shade!r} is not in the library; its "
+                             f"endmembers are {', '.join(mixing.names)}")
+        self.shade_index_ = None if self.shade is None else mixing.names.index(self.shade)
         self.mixing_ = mixing
         # Analysis-by-synthesis holds every spectrum's own endmembers (N, E, C) in float64:
         # batches of about 256 MB of them.
@@ -58,8 +86,10 @@ class Unmixer:
         # Without generated endmembers hybrid is FCLS: the network's start would be
         # overwritten by the first exact solve, so it is not trained.
         if self.uses_network(mixing):
+            brightness = (1.0, 1.0) if self.strict else NET_BRIGHTNESS
             self.network_ = InverseRenderingNet(steps=self.net_steps, seed=self.seed,
-                                                device=self.device).fit(mixing)
+                                                device=self.device,
+                                                brightness=brightness).fit(mixing)
         return self
 
     def transform(self, spectra: np.ndarray | Tensor,
@@ -68,18 +98,38 @@ class Unmixer:
         (N, C) of 0 (1 elsewhere); None means every value counts."""
         b = torch.as_tensor(spectra, dtype=torch.float64)
         w = None if weights is None else torch.as_tensor(weights, dtype=torch.float64)
+        fit = self._solve(b, w)
+        fit.abundances = self._normalise(fit.abundances)
+        return fit
+
+    def _solve(self, b: Tensor, w: Tensor | None) -> MixingFit:
         mixing = self.mixing_
         if self.network_ is None and self.method != "abs":  # fcls, or hybrid with no physics
-            return fcls_unmix(mixing.base_endmembers(), b, w)
+            return fcls_unmix(mixing.base_endmembers(), b, w, self.strict)
         if self.method == "abs":
-            return analysis_by_synthesis(mixing, b, w, self.epochs, self.steps, self.lr)
+            return analysis_by_synthesis(mixing, b, w, self.epochs, self.steps, self.lr,
+                                         sum_to_one=self.strict)
         assert self.network_ is not None
         start = self.network_.predict(fill_missing(b, w))
         if self.method == "net":
             fitted = start @ mixing.base_endmembers()
             return MixingFit(start, residual_rms(b, fitted, w))
         return analysis_by_synthesis(mixing, b, w, self.epochs, self.steps, self.lr,
-                                     init_abundances=start)
+                                     init_abundances=start, sum_to_one=self.strict)
+
+    def _normalise(self, x: Tensor) -> Tensor:
+        """Scaled abundances divided by their sum; with a shade endmember, the others divided
+        by their own sum and the shade by the whole (a spectrum with nothing left: zeros)."""
+        if self.strict and self.shade_index_ is None:
+            return x
+        total = x.sum(dim=1, keepdim=True)
+        out = x / torch.where(total > 0, total, 1.0)
+        if self.shade_index_ is not None:
+            material = total - x[:, self.shade_index_:self.shade_index_ + 1]
+            out = x / torch.where(material > 0, material, 1.0)
+            out[:, self.shade_index_] = (x[:, self.shade_index_:self.shade_index_ + 1]
+                                         / torch.where(total > 0, total, 1.0))[:, 0]
+        return out
 
 
 def fill_missing(spectra: Tensor, weights: Tensor | None) -> Tensor:

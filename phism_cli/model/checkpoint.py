@@ -192,9 +192,11 @@ _CONFIG_TYPES: dict[str, tuple[type, ...]] = {
     "huber_delta": (int, float), "scaling": (str,), "seed": (int,), "device": (str,),
     "basis_config": (dict,), "decoder": (str,), "latent_dim": (int, type(None)),
     "amplitudes": (str,), "brightness": (bool,), "lr_schedule": (str,),
+    "max_steps": (int, type(None)),
 }
 # Models written before a setting existed computed what these values compute.
-_CONFIG_BEFORE = {"amplitudes": "encoder", "brightness": False, "lr_schedule": "constant"}
+_CONFIG_BEFORE = {"amplitudes": "encoder", "brightness": False, "lr_schedule": "constant",
+                  "max_steps": None}
 
 
 def _checked_config(config: Any, where: str) -> dict[str, Any]:
@@ -221,6 +223,8 @@ def _checked_config(config: Any, where: str) -> dict[str, Any]:
             bad = value not in ("global", "band")
         if key == "amplitudes" and not bad:
             bad = value not in AMPLITUDE_MODES
+        if key == "max_steps" and not bad and value is not None:
+            bad = value < 1
         if key == "lr_schedule" and not bad:
             bad = value not in LR_SCHEDULES
         if bad:

@@ -204,7 +204,8 @@ def parameter_rows(setup: MixingSetup, params: torch.Tensor | None,
                        float(lower[slot, column]), float(upper[slot, column]))
 
 
-def abundance_spec(scene: Scene, setup: MixingSetup, method: str, tile_size: int) -> RasterSpec:
+def abundance_spec(scene: Scene, setup: MixingSetup, unmixer: Unmixer,
+                   tile_size: int) -> RasterSpec:
     """The abundance raster: one band per endmember (named after it), then `rms`."""
     from phism_cli import __version__
     from phism_cli.io.scene import source_summary
@@ -216,7 +217,9 @@ def abundance_spec(scene: Scene, setup: MixingSetup, method: str, tile_size: int
         channel_units=["1"] * setup.mixing.n_endmembers + [scene.data_unit or "input units"],
         metadata={
             "format": ABUNDANCE_FORMAT, "format_version": 1, "phism_version": __version__,
-            "variable": "abundance", "method": method, "endmembers": setup.mixing.names,
+            "variable": "abundance", "method": unmixer.method,
+            "sum_to_one": unmixer.sum_to_one, "shade": unmixer.shade,
+            "endmembers": setup.mixing.names,
             "dispersion_groups": setup.matches, "notes": setup.notes,
             "bands_used": [int(b) + 1 for b in np.flatnonzero(setup.bands)],
             "source_bands_used": [int(b) + 1 for b in scene.band_indices[setup.bands]],

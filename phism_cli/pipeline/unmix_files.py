@@ -88,7 +88,7 @@ def unmix_scene_to_raster(src: Scene, unmixer: Unmixer, setup: MixingSetup, path
                           on_tile: Callable[[int], None] | None = None) -> dict[str, Any]:
     """Abundances of every pixel of `src` into a raster at `path` (reported as `name`);
     `geotiff` holds --co and --cog (`RasterSpec.with_options`)."""
-    spec = abundance_spec(src, setup, unmixer.method, tile_size).with_options(**(geotiff or {}))
+    spec = abundance_spec(src, setup, unmixer, tile_size).with_options(**(geotiff or {}))
     with RasterWriter(path, spec, kind, name=name) as writer:
         summary = unmix_scene(src, unmixer, setup, writer, tile_size=tile_size,
                               on_tile=on_tile)

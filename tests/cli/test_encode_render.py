@@ -25,6 +25,19 @@ def test_fit_encoder_json(cli, tmp_path) -> None:
     assert len(meta["renderer"]["band_mean"]) == 218
 
 
+def test_fit_encoder_step_budget_is_the_libraries_and_caps_the_steps(cli, tmp_path) -> None:
+    from phism_cli.cli.options import DEFAULT_MAX_STEPS
+    from phism_cli.model.estimator import DEFAULT_MAX_STEPS as LIBRARY_DEFAULT
+
+    assert DEFAULT_MAX_STEPS == LIBRARY_DEFAULT
+    result = cli("fit-encoder", SAMPLE_SCENE, "-o", tmp_path / "m.safetensors", "--epochs", "4",
+                 "--max-steps", "10", "--max-pixels", "1000", "--json", "-q")
+    assert result.code == 0, result.err
+    summary = json.loads(result.out)
+    assert summary["steps"] == 8 and summary["epochs"] == 4  # 10 // 4 steps an epoch
+    assert read_encoder_metadata(tmp_path / "m.safetensors")["config"]["max_steps"] == 10
+
+
 def check_refinement_improves_the_render(cli, tmp_path: Path, model: Path,
                                          plain: Path) -> None:
     """`encode --refine`: its reported gain is real (render both against the scene) and the

@@ -13,9 +13,9 @@ import rasterio
 from affine import Affine
 from rasterio.crs import CRS
 
-from phism_cli.cli.unmix import FORM_NAMES, METHOD_NAMES
+from phism_cli.cli.unmix import FORM_NAMES, METHOD_NAMES, SUM_TO_ONE_NAMES
 from phism_cli.forward.mixing import ENDMEMBER_FORMS
-from phism_cli.inversion.unmixer import METHODS
+from phism_cli.inversion.unmixer import METHODS, SUM_TO_ONE
 from tests.conftest import real_file
 
 WAVELENGTH_NM = np.linspace(450.0, 950.0, 40)
@@ -66,11 +66,13 @@ def read_output(path: Path) -> tuple[list[str], np.ndarray]:
 
 def test_names_kept_in_step_with_the_library() -> None:
     assert METHOD_NAMES == METHODS and FORM_NAMES == ENDMEMBER_FORMS
+    assert SUM_TO_ONE_NAMES == SUM_TO_ONE
 
 
 def test_table_unmixed_with_resampled_library(cli, library, spectra, truth, tmp_path) -> None:
     output = tmp_path / "abundances.csv"
-    result = cli("unmix", spectra, "-l", library, "-o", output, "--json")
+    result = cli("unmix", spectra, "-l", library, "-o", output, "--json",
+                 "--sum-to-one", "strict")
     assert result.code == 0, result.err
     assert "resampled" in result.err
     header, values = read_output(output)
@@ -80,8 +82,52 @@ def test_table_unmixed_with_resampled_library(cli, library, spectra, truth, tmp_
     assert (values[:, 3] < 2e-3).all()
     summary = json.loads(result.out)
     assert summary["n_spectra"] == 12 and summary["method"] == "fcls"
+    assert summary["sum_to_one"] == "strict" and summary["shade"] is None
     assert summary["mean_rms"] < 2e-3 and summary["seconds_per_spectrum"] > 0
     assert set(summary) >= {"seconds", "matches", "notes"}
+
+
+def test_scaled_abundances_ignore_brightness_where_strict_ones_cannot(cli, library, truth,
+                                                                      tmp_path) -> None:
+    gain = np.random.default_rng(1).uniform(0.6, 1.6, (len(truth), 1))
+    spectra = write_table(tmp_path / "bright.csv", "wavelength_nm", WAVELENGTH_NM,
+                          [f"s{i}" for i in range(len(truth))], gain * truth @ endmembers())
+    errors = {}
+    for mode in ("scaled", "strict"):
+        output = tmp_path / f"{mode}.csv"
+        result = cli("unmix", spectra, "-l", library, "-o", output, "--sum-to-one", mode)
+        assert result.code == 0, result.err
+        values = read_output(output)[1][:, :3]
+        np.testing.assert_allclose(values.sum(axis=1), 1.0, atol=1e-9)
+        errors[mode] = np.abs(values - truth).max()
+    assert errors["scaled"] < 1e-6 < 0.05 < errors["strict"]
+
+
+def test_shade_endmember_is_its_share_and_the_rest_sum_to_one(cli, tmp_path) -> None:
+    names = [*NAMES, "shade"]
+    library = write_table(tmp_path / "lib.csv", "wavelength_nm", WAVELENGTH_NM, names,
+                          np.vstack([endmembers(), np.full((1, len(WAVELENGTH_NM)), 0.02)]))
+    material = np.array([[0.2, 0.5, 0.3], [0.6, 0.0, 0.4]])
+    shade_share = np.array([[0.25], [0.5]])
+    spectra = write_table(tmp_path / "dark.csv", "wavelength_nm", WAVELENGTH_NM, ["a", "b"],
+                          (1 - shade_share) * material @ endmembers() + shade_share * 0.02)
+    output = tmp_path / "abundances.csv"
+    result = cli("unmix", spectra, "-l", library, "-o", output, "--shade", "shade",
+                 "--sum-to-one", "strict", "--json")
+    assert result.code == 0, result.err
+    values = read_output(output)[1]
+    np.testing.assert_allclose(values[:, :3], material, atol=1e-8)
+    np.testing.assert_allclose(values[:, 3:4], shade_share, atol=1e-8)
+    assert json.loads(result.out)["shade"] == "shade"
+
+
+def test_unknown_shade_endmember_is_refused_before_any_output(cli, library, spectra,
+                                                              tmp_path) -> None:
+    output = tmp_path / "abundances.csv"
+    result = cli("unmix", spectra, "-l", library, "-o", output, "--shade", "Blackbody")
+    assert result.code != 0 and not output.exists()
+    assert "--shade 'Blackbody'" in result.err and "soil, leaf, water" in result.err
+    assert "Traceback" not in result.err
 
 
 @pytest.mark.parametrize("method", ["abs", "net", "hybrid"])
@@ -143,7 +189,7 @@ def test_dispersion_endmembers_and_params_table(cli, tmp_path) -> None:
             mode[key + "_max"] = np.asarray(value) * 1.01
     output, table = tmp_path / "out.csv", tmp_path / "fitted.csv"
     result = cli("unmix", spectra, "-l", library, "--dispersion", params, "--method", "abs",
-                 "-o", output, "--params-out", table, "--json")
+                 "-o", output, "--params-out", table, "--json", "--sum-to-one", "strict")
     assert result.code == 0, result.err
     summary = json.loads(result.out)
     assert summary["matches"] == {"Quartz [BUR-4120]": "Quartz [BUR", "Blackbody": None}

@@ -8,7 +8,7 @@ import numpy as np
 import pytest
 import torch
 
-from phism_cli.inversion.fcls import fcls, gram
+from phism_cli.inversion.fcls import fcls, gram, nnls
 
 
 def brute_force_fcls(a: np.ndarray, b: np.ndarray) -> np.ndarray:
@@ -90,3 +90,17 @@ def test_collinear_endmembers_still_give_a_feasible_optimum() -> None:
     best = brute_force_fcls(a.numpy(), b[0].numpy())
     assert float(((b - x @ a) ** 2).sum()) == pytest.approx(
         float(((b[0].numpy() - best @ a.numpy()) ** 2).sum()), abs=1e-9)
+
+
+def test_nnls_matches_scipy_and_leaves_the_sum_free() -> None:
+    from scipy.optimize import nnls as scipy_nnls
+
+    rng = np.random.default_rng(3)
+    a = rng.uniform(0, 1, (6, 40))
+    b = rng.uniform(0, 1, (2, 6)) @ a * rng.uniform(0.3, 2.0, (2, 1)) \
+        + rng.normal(0, 0.05, (2, 40))
+    b = np.vstack([b, rng.normal(0, 1, (30, 40))])
+    x = nnls(*gram(torch.as_tensor(a), torch.as_tensor(b))).numpy()
+    expected = np.stack([scipy_nnls(a.T, row)[0] for row in b])
+    np.testing.assert_allclose(x, expected, atol=1e-8)
+    assert (x >= 0).all() and np.ptp(x.sum(axis=1)) > 0.5

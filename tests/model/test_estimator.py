@@ -141,6 +141,36 @@ def test_small_scenes_still_train_for_whole_epochs_of_steps() -> None:
     assert int(steps) >= 25
 
 
+def test_step_budget_caps_training_and_epochs_go_on_through_the_pixels(pixels) -> None:
+    # 810 training pixels in batches of 128: 7 steps a pass, 4 passes an epoch uncapped.
+    capped = _small(epochs=5, patience=5, max_steps=20).fit(pixels,
+                                                            wavelength_nm=WAVELENGTH_NM)
+    # The best epoch's weights are kept, with BatchNorm's count of the steps up to it.
+    steps = int(capped.model_.encoder.net[1].num_batches_tracked)
+    assert capped.training_.steps == 20 and capped.training_.epochs == 5
+    assert steps == 4 * capped.training_.best_epoch
+    free = _small(epochs=5, patience=5).fit(pixels, wavelength_nm=WAVELENGTH_NM)
+    assert free.training_.steps == 5 * 28
+    assert capped.training_.val_psnr_db != free.training_.val_psnr_db
+    assert _checked_config_of(capped)["max_steps"] == 20
+
+
+def _checked_config_of(encoder: PhismEncoder) -> dict:
+    from phism_cli.model.checkpoint import _checked_config
+
+    return _checked_config(encoder.get_params(), "m.safetensors")
+
+
+def test_step_budget_must_be_positive_and_old_models_have_none() -> None:
+    from phism_cli.model.checkpoint import _checked_config
+
+    with pytest.raises(ValueError, match="max_steps"):
+        PhismEncoder(max_steps=0)
+    assert _checked_config({"n_components": 3}, "m")["max_steps"] is None
+    with pytest.raises(Exception, match="max_steps"):
+        _checked_config({"max_steps": -3}, "m.safetensors")
+
+
 def test_fixed_shapes_with_solved_amplitudes_need_no_network(pixels) -> None:
     enc = _small(fixed=True, epochs=2).fit(pixels, wavelength_nm=WAVELENGTH_NM)
     assert enc.model_.encoder is None
