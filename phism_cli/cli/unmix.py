@@ -162,7 +162,6 @@ def unmix(
                              range_of(axis_range))
         for note in setup.notes:
             say(note, quiet)
-
         if unmixer.uses_network(setup.mixing):
             say(f"training the inverse-rendering network on {net_steps} batches of "
                 "rendered mixtures", quiet)
