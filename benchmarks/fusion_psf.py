@@ -55,15 +55,10 @@ METHODS = ("bicubic", "cnmf", "map")
 
 
 def kernel_1d(shape: str, ratio: int, length: float = 1.0) -> tuple[np.ndarray, np.ndarray]:
-    """(offsets from a block's first pixel, weights summing to 1) of a 1-D PSF `length`
-    blocks long (box), or of the given shape, centred at (ratio - 1) / 2."""
+    """(offsets from a block's first pixel, weights summing to 1) of a 1-D box `length`
+    blocks long or a sinc^2, centred at (ratio - 1) / 2 (the Gaussian is phism's own)."""
     centre = (ratio - 1) / 2.0
-    if shape == "gaussian":
-        sigma = default_psf_sigma(ratio)
-        halo = int(np.ceil(3 * sigma))
-        offsets = np.arange(-halo, ratio + halo)
-        weights = np.exp(-0.5 * ((offsets - centre) / sigma) ** 2)
-    elif shape == "box":
+    if shape == "box":
         half = length * ratio / 2.0
         offsets = np.arange(int(np.floor(centre - half)), int(np.ceil(centre + half)) + 1)
         # each pixel weighs by how much of it lies inside the box
@@ -79,7 +74,7 @@ def kernel_1d(shape: str, ratio: int, length: float = 1.0) -> tuple[np.ndarray, 
 
 
 def psf_axes(psf: str, ratio: int) -> tuple[tuple[np.ndarray, np.ndarray], ...]:
-    """The (rows, columns) 1-D kernels of a named separable PSF."""
+    """The (rows, columns) 1-D kernels of the box, sinc or motion PSF."""
     if psf == "motion":
         return kernel_1d("box", ratio), kernel_1d("box", ratio, length=3.0)
     return kernel_1d(psf, ratio), kernel_1d(psf, ratio)

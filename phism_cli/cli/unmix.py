@@ -117,12 +117,11 @@ def unmix(
     opt.apply_threads(threads)
     from phism_cli.inversion.unmixer import Unmixer
     from phism_cli.io.dispersion_file import read_dispersion_file
-    from phism_cli.io.rasters import is_phism_raster, output_kind
+    from phism_cli.io.rasters import is_phism_raster
     from phism_cli.io.spectral_tables import check_axis_unit
     from phism_cli.io.unmix_tables import is_unmix_csv
     from phism_cli.model.estimator import resolve_device
     from phism_cli.pipeline import unmix_files as files
-    from phism_cli.pipeline.unmix import build_mixing
     from phism_cli.plots.library import check_unmix_plot, plot_unmix, reserve_plot
 
     start = time.perf_counter()
@@ -132,10 +131,7 @@ def unmix(
     if axis_unit is not None:
         check_axis_unit(axis_unit, "--axis-unit")
     table_input = files.is_table_input(source)
-    if table_input and output.suffix.lower() != ".csv":
-        raise PhismError(f"{output}: abundances of a spectra table are written as CSV; name "
-                         "the output *.csv")
-    kind = "csv" if table_input else output_kind(output)
+    kind = files.output_kind_for(output, table_input)
     if plot is not None:
         check_unmix_plot(plot, table_input)
         require_plotting("--plot")
@@ -147,10 +143,7 @@ def unmix(
         torch_device = str(resolve_device(device))
     except ValueError as exc:
         raise PhismError(str(exc)) from None
-    lib = files.read_library(library, names, axis_unit)
-    if shade is not None and shade not in lib.names:
-        raise PhismError(f"{library}: --shade {shade!r} is not one of the library's "
-                         f"endmembers ({', '.join(lib.names)}); give one of them")
+    lib = files.read_library(library, names, axis_unit, shade)
     minerals = None if dispersion is None else read_dispersion_file(dispersion)
     unmixer = Unmixer(method, epochs=epochs, steps=steps, lr=learning_rate,
                       net_steps=net_steps, seed=seed, device=torch_device,
@@ -158,15 +151,8 @@ def unmix(
     inputs = [library, names, dispersion, input_names]
 
     def prepare(axis: Any, unit: str) -> MixingSetup:
-        setup = build_mixing(lib, axis, unit, str(source), minerals, dispersion, form,
-                             range_of(axis_range))
-        for note in setup.notes:
-            say(note, quiet)
-        if unmixer.uses_network(setup.mixing):
-            say(f"training the inverse-rendering network on {net_steps} batches of "
-                "rendered mixtures", quiet)
-        unmixer.fit(setup.mixing)
-        return setup
+        return files.fit_mixing(unmixer, lib, axis, unit, str(source), minerals, dispersion,
+                                form, range_of(axis_range), lambda text: say(text, quiet))
 
     if table_input:
         table = files.read_input_table(source, input_names, axis_unit)

@@ -120,16 +120,20 @@ class Unmixer:
     def _normalise(self, x: Tensor) -> Tensor:
         """Scaled abundances divided by their sum; with a shade endmember, the others divided
         by their own sum and the shade by the whole (a spectrum with nothing left: zeros)."""
-        if self.strict and self.shade_index_ is None:
+        shade = self.shade_index_
+        if self.strict and shade is None:
             return x
         total = x.sum(dim=1, keepdim=True)
-        out = x / torch.where(total > 0, total, 1.0)
-        if self.shade_index_ is not None:
-            material = total - x[:, self.shade_index_:self.shade_index_ + 1]
-            out = x / torch.where(material > 0, material, 1.0)
-            out[:, self.shade_index_] = (x[:, self.shade_index_:self.shade_index_ + 1]
-                                         / torch.where(total > 0, total, 1.0))[:, 0]
+        if shade is None:
+            return x / _nonzero(total)
+        out = x / _nonzero(total - x[:, shade:shade + 1])
+        out[:, shade] = x[:, shade] / _nonzero(total)[:, 0]
         return out
+
+
+def _nonzero(divisor: Tensor) -> Tensor:
+    """`divisor` with its zeros (and below) replaced by 1, so nothing divides by zero."""
+    return torch.where(divisor > 0, divisor, 1.0)
 
 
 def fill_missing(spectra: Tensor, weights: Tensor | None) -> Tensor:

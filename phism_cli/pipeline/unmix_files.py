@@ -17,12 +17,14 @@ from phism_cli.io.unmix_tables import write_abundance_csv, write_params_csv
 from phism_cli.pipeline.unmix import (
     MixingSetup,
     abundance_spec,
+    build_mixing,
     parameter_rows,
     unmix_scene,
     unmix_spectra,
 )
 
-__all__ = ["TABLE_SUFFIXES", "is_table_input", "read_input_table", "read_library",
+__all__ = ["TABLE_SUFFIXES", "fit_mixing", "is_table_input", "output_kind_for",
+           "read_input_table", "read_library",
            "scene_wavelengths", "unmix_scene_to_raster", "unmix_table_to_csv"]
 
 TABLE_SUFFIXES = (".csv", ".txt", ".tab", ".asc", ".sli", ".esl")
@@ -36,8 +38,22 @@ def is_table_input(path: Path) -> bool:
     return suffix in TABLE_SUFFIXES or (suffix == ".hdr" and is_spectral_library(path))
 
 
-def read_library(path: Path, names: Path | None, axis_unit: str | None) -> SpectralTable:
-    """The library, refusing repeated endmember names (also in a --names file)."""
+def output_kind_for(output: Path, table_input: bool) -> str:
+    """"csv" for a spectra table's abundances, else the raster kind `output` names."""
+    from phism_cli.io.rasters import output_kind
+
+    if not table_input:
+        return output_kind(output)
+    if output.suffix.lower() != ".csv":
+        raise PhismError(f"{output}: abundances of a spectra table are written as CSV; name "
+                         "the output *.csv")
+    return "csv"
+
+
+def read_library(path: Path, names: Path | None, axis_unit: str | None,
+                 shade: str | None = None) -> SpectralTable:
+    """The library, refusing repeated endmember names (also in a --names file) and a
+    `shade` endmember it does not have."""
     library = read_spectral_table(path, names_path=names, axis_unit=axis_unit,
                                   what="spectral library")
     raw = library.names if names is None else read_names(names, keep_repeats=True)
@@ -48,7 +64,27 @@ def read_library(path: Path, names: Path | None, axis_unit: str | None) -> Spect
             raise PhismError(f"{where}: endmember name '{name}' appears more than once; "
                              "give every endmember its own name")
         seen.add(name)
+    if shade is not None and shade not in library.names:
+        raise PhismError(f"{path}: --shade {shade!r} is not one of the library's endmembers "
+                         f"({', '.join(library.names)}); give one of them")
     return library
+
+
+def fit_mixing(unmixer: Unmixer, library: SpectralTable, axis: np.ndarray, axis_unit: str,
+               input_name: str, minerals: Any, dispersion: Path | None, form: str,
+               axis_range: tuple[float, float] | None,
+               note: Callable[[str], None]) -> MixingSetup:
+    """The library on the input's axis as a mixing model, and `unmixer` fitted to it
+    (`note` hears what was resampled or left out, and of the network's training)."""
+    setup = build_mixing(library, axis, axis_unit, input_name, minerals, dispersion, form,
+                         axis_range)
+    for text in setup.notes:
+        note(text)
+    if unmixer.uses_network(setup.mixing):
+        note(f"training the inverse-rendering network on {unmixer.net_steps} batches of "
+             "rendered mixtures")
+    unmixer.fit(setup.mixing)
+    return setup
 
 
 def read_input_table(path: Path, names: Path | None, axis_unit: str | None) -> SpectralTable:
