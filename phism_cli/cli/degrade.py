@@ -36,15 +36,12 @@ def check_ratio(ratio: float) -> int:
     return int(ratio)
 
 
-def check_psf_sigma(psf_sigma: float | None, ratio: int) -> float:
-    from phism_cli.pipeline.degrade import default_psf_sigma
+def _psf_shape(value: str) -> str:
+    from phism_cli.forward.psf import PSF_SHAPES
 
-    if psf_sigma is None:
-        return default_psf_sigma(ratio)
-    if not (math.isfinite(psf_sigma) and psf_sigma >= 0):
-        raise PhismError(f"--psf-sigma {psf_sigma:g}: give a finite width >= 0 in high-res "
-                         "pixels (0: a plain block average)")
-    return psf_sigma
+    if value not in PSF_SHAPES:
+        raise typer.BadParameter(f"{value!r}: use one of {', '.join(PSF_SHAPES)}")
+    return value
 
 
 def output_paths(prefix: Path, fmt: str | None) -> dict[str, Path]:
@@ -83,9 +80,16 @@ def degrade(
     srf: opt.Srf = ...,
     srf_columns: opt.SrfColumns = None,
     cut_srf: opt.CutSrf = False,
+    psf_shape: Annotated[str, typer.Option(
+        "--psf", callback=_psf_shape, help="Point-spread function of the low-res cube, "
+        "centred on each R x R block: gaussian, box, sinc (sinc^2, first zeros one block "
+        "from the centre, 3 lobes) or motion (a box along x).")] = "gaussian",
     psf_sigma: Annotated[float | None, typer.Option(
         "--psf-sigma", help="Gaussian PSF standard deviation in high-res pixels (default: "
         "FWHM equal to the ratio, R / 2.3548; 0: a plain R x R block average).")] = None,
+    psf_length: Annotated[float | None, typer.Option(
+        "--psf-length", metavar="BLOCKS", help="Box width or motion length along x, in "
+        "blocks (default: box 1, motion 3).")] = None,
     snr_db: Annotated[float | None, typer.Option(
         "--snr-db", help="Add Gaussian noise to the low-res and multispectral outputs at "
         "this SNR per band (default: none).")] = None,
@@ -112,7 +116,7 @@ def degrade(
 
     start = time.perf_counter()
     factor = check_ratio(ratio)
-    sigma = check_psf_sigma(psf_sigma, factor)
+    psf = pipeline.psf_from_options(psf_shape, factor, psf_sigma, psf_length)
     if snr_db is not None and not (math.isfinite(snr_db) and snr_db >= 0):
         raise PhismError(f"--snr-db {snr_db:g}: give a finite number of dB, 0 or more")
     paths = output_paths(output, fmt)
@@ -142,7 +146,7 @@ def degrade(
                      for role, ms in zip(("hsi", "msi"), squares, strict=True)}
             settings["noise_std"] = {role: [float(v) for v in std]
                                      for role, std in noise.items()}
-        specs = pipeline.output_specs(scene, response, factor, sigma, settings, tile_size)
+        specs = pipeline.output_specs(scene, response, factor, psf, settings, tile_size)
         writers = {role: stack.enter_context(RasterWriter(
             reserved[role].tmp, specs[role].with_options(**geotiff), kind, name=paths[role]))
             for role in paths}
@@ -150,7 +154,7 @@ def degrade(
             task = progress.add_task("degrading", total=pixels)
             summary = pipeline.degrade_scene(
                 scene, response, writers["hsi"], writers["msi"], writers["reference"],
-                ratio=factor, psf_sigma=sigma, noise=noise, seed=seed, tile_size=tile_size,
+                ratio=factor, psf=psf, noise=noise, seed=seed, tile_size=tile_size,
                 on_tile=lambda n: progress.advance(task, n))
         if summary.valid_pixels == 0:
             raise no_valid_pixels(reference)
@@ -161,7 +165,8 @@ def degrade(
         emit_json({
             "reference": str(reference), "outputs": {r: str(p) for r, p in paths.items()},
             "format": kind, "shapes": {r: list(s) for r, s in summary.shapes.items()},
-            "ratio": factor, "psf_sigma_px": sigma, "snr_db": snr_db, "seed": seed,
+            "ratio": factor, "psf": psf.describe(),
+            "psf_sigma_px": psf.parameters.get("sigma_px"), "snr_db": snr_db, "seed": seed,
             "noise_std": {role: _spread(std) for role, std in noise.items()} or None,
             "srf": response.describe(), "valid_pixels": summary.valid_pixels,
             "seconds": time.perf_counter() - start,

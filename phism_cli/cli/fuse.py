@@ -56,6 +56,10 @@ def fuse(
     = None,
     plot: Annotated[Path | None, typer.Option(
         "--plot", help="PNG of the endmembers and quicklooks of inputs and result.")] = None,
+    estimate_psf: Annotated[bool, typer.Option(
+        "--estimate-psf/--no-estimate-psf", help="Estimate the low-res sensor's PSF from "
+        "the pair and report it (a note when it sits off its block: misregistration).")]
+    = True,
     steps: Annotated[int, typer.Option(
         "--steps", min=1, help="net: training batches.")] = 2000,
     hidden_units: Annotated[int, typer.Option(
@@ -119,9 +123,7 @@ def fuse(
         grid = check_pair(hsi, msi)
         response = response_for_scene(msi, hsi.wavelength_nm, srf, srf_columns, str(lowres),
                                       cut=cut_srf)
-        if n_endmembers is not None and n_endmembers > hsi.count:
-            raise PhismError(f"--endmembers {n_endmembers}: more than the {hsi.count} bands "
-                             f"of {lowres}; use at most {hsi.count}")
+        pipeline.check_endmembers(n_endmembers, hsi)
         ref = None
         if reference is not None:
             ref = stack.enter_context(open_scene(reference, **scene_options))
@@ -144,15 +146,20 @@ def fuse(
                    "learning_rate": learning_rate, "max_pixels": max_pixels, "seed": seed,
                    "device": torch_device}
         model = fusion_model(method, n_endmembers, **network)
-        model.fit(hsi.read(), response, grid.ratio,
+        lowres_cube = hsi.read()
+        model.fit(lowres_cube, response, grid.ratio,
                   pipeline.msi_on_lowres_grid(msi, grid, tile_size))
+        psf = pipeline.estimate_pair_psf(lowres_cube, msi, grid, model, tile_size) \
+            if estimate_psf else None
+        if estimate_psf and (note := pipeline.psf_note(psf)) is not None:
+            say(f"note: {note}", quiet)
         settings = {"method": method, "endmembers": model.n_endmembers_, "seed": seed,
                     **({k: v for k, v in network.items() if k != "device"}
                        if method == "net" else {})}
         quicklook = None if plot is None else \
             pipeline.Quicklook.for_grid(grid, hsi.wavelength_nm, response)
         writer = stack.enter_context(RasterWriter(
-            fused_out.tmp, pipeline.fused_spec(hsi, msi, grid, model, tile_size, settings)
+            fused_out.tmp, pipeline.fused_spec(hsi, msi, grid, model, tile_size, settings, psf)
             .with_options(**geotiff), kind, name=output))
         abundance_writer = None
         if abundance_out is not None and table_out is not None:
@@ -179,6 +186,7 @@ def fuse(
                **checks.as_dict(grid.ratio), "response": response.describe(),
                "settings": settings, "notes": grid.notes,
                "msi_gain": model.msi_gain_,
+               "psf_estimate": None if psf is None else psf.describe(),
                "abundances": None if abundances is None else str(abundances),
                "plot": None if plot is None else str(plot), "device": torch_device,
                "train_seconds": model.train_seconds_,

@@ -41,7 +41,7 @@ if TYPE_CHECKING:
     from phism_cli.forward.response import SpectralResponse
 
 __all__ = ["FUSION_METHODS", "FusionModel", "MapFusion", "NmfUnmixing", "SpectraMorph",
-           "fusion_model"]
+           "fusion_model", "radiometric_gain"]
 
 
 @contextlib.contextmanager
@@ -121,7 +121,7 @@ class FusionModel:
         self.n_endmembers_ = self.n_endmembers or min(DEFAULT_ENDMEMBERS, *pixels.shape)
         self.msi_gain_ = np.ones(response.n_bands)
         if msi_lowres is not None:
-            self._match_radiometry(lowres, msi_lowres)
+            self.msi_gain_ = radiometric_gain(lowres, msi_lowres, response)
         self.scale_ = float(np.mean(np.abs(pixels))) or 1.0
         unmixing = NmfUnmixing(self.n_endmembers_, self.seed).fit(
             _subset(pixels, self.nmf_pixels, rng) / self.scale_)
@@ -148,20 +148,6 @@ class FusionModel:
         """Learn the inversion from low-res pixels (N, C), their abundances (N, K) and the
         prior one level coarser (N, K)."""
         raise NotImplementedError
-
-    def _match_radiometry(self, lowres: np.ndarray, msi_lowres: np.ndarray) -> None:
-        """Per multispectral band, the gain that gives its block means the mean of the
-        response applied to the hyperspectral cube, where both are valid: real pairs come
-        from two sensors with their own calibration. Means only, because the hyperspectral
-        sensor's unknown blur lowers its spread but not its mean (matching spreads too made
-        the gain about 0.7 on blurred, perfectly calibrated pairs)."""
-        both = valid_mask(lowres) & valid_mask(msi_lowres)
-        if not both.any():
-            return
-        seen = self.response_.apply(np.asarray(lowres[both], dtype=np.float64)).mean(axis=0)
-        measured = np.asarray(msi_lowres[both], dtype=np.float64).mean(axis=0)
-        usable = (measured != 0) & (np.sign(measured) == np.sign(seen))
-        self.msi_gain_ = np.where(usable, seen / np.where(usable, measured, 1.0), 1.0)
 
     def matched(self, msi: np.ndarray) -> np.ndarray:
         """Multispectral pixels (N, M) in the radiometry of the response-applied cube."""
@@ -342,6 +328,23 @@ def fusion_model(method: str, n_endmembers: int | None = None, **network: Any) -
     if method == "net":
         return SpectraMorph(n_endmembers, **network)
     raise PhismError(f"fusion method {method!r} is unknown; use {' or '.join(FUSION_METHODS)}")
+
+
+def radiometric_gain(lowres: np.ndarray, msi_lowres: np.ndarray,
+                     response: SpectralResponse) -> np.ndarray:
+    """Per multispectral band, the gain that gives its block means `msi_lowres` (h, w, M) the
+    mean of the response applied to the hyperspectral cube `lowres` (h, w, C), where both are
+    valid (1 where a band cannot be matched): real pairs come from two sensors with their own
+    calibration. Means only, because the hyperspectral sensor's unknown blur lowers its spread
+    but not its mean (matching spreads too made the gain about 0.7 on blurred, perfectly
+    calibrated pairs)."""
+    both = valid_mask(lowres) & valid_mask(msi_lowres)
+    if not both.any():
+        return np.ones(response.n_bands)
+    seen = response.apply(np.asarray(lowres[both], dtype=np.float64)).mean(axis=0)
+    measured = np.asarray(msi_lowres[both], dtype=np.float64).mean(axis=0)
+    usable = (measured != 0) & (np.sign(measured) == np.sign(seen))
+    return np.where(usable, seen / np.where(usable, measured, 1.0), 1.0)
 
 
 def _subset(values: np.ndarray, count: int, rng: np.random.Generator) -> np.ndarray:

@@ -1,15 +1,15 @@
 """Wald-protocol pairs from a real hyperspectral cube X, streamed tile by tile.
 
 From X cropped to whole R x R blocks (the reference) come a low-resolution hyperspectral cube
-(X blurred by a Gaussian PSF and sampled at the centre of each block) and a multispectral
-image on X's grid (a spectral response applied to X), optionally with Gaussian noise.
+(X blurred by a point-spread function and sampled once per block) and a multispectral image
+on X's grid (a spectral response applied to X), optionally with Gaussian noise.
 
-The PSF is separable: 1-D weights over offsets from a block's first pixel, centred at
-(R - 1) / 2, out to ceil(3 sigma) pixels beyond the block (sigma 0: the plain block mean).
-At the image's border the weights of pixels outside it are dropped and the rest renormalised.
-A low-resolution value is NaN when any pixel in its PSF support is (nodata propagates). Each
-output value is summed offset by offset in the same order whatever the tiling, so the
-streamed result is bit for bit that of `spatial_degrade` on the whole cube in memory.
+The PSF is separable (`phism_cli.forward.psf`: Gaussian by default, box, sinc^2 or motion),
+1-D weights over offsets from a block's first pixel. At the image's border the weights of
+pixels outside it are dropped and the rest renormalised. A low-resolution value is NaN when
+any pixel in its PSF support is (nodata propagates). Each output value is summed offset by
+offset in the same order whatever the tiling, so the streamed result is bit for bit that of
+`spatial_degrade` on the whole cube in memory.
 
 Noise: per band, standard deviation sqrt(mean square of the band / 10^(snr_db / 10)), the
 mean squares measured over the reference (for multispectral bands: over the response applied
@@ -28,7 +28,9 @@ import numpy as np
 from affine import Affine
 from rasterio.windows import Window
 
-from phism_cli.forward.response import FWHM_PER_SIGMA, SpectralResponse
+from phism_cli.errors import PhismError
+from phism_cli.forward.psf import SeparablePSF, as_psf, default_gaussian_sigma, make_psf
+from phism_cli.forward.response import SpectralResponse
 from phism_cli.io.scene import Scene, iter_windows
 
 if TYPE_CHECKING:
@@ -36,11 +38,10 @@ if TYPE_CHECKING:
 
 __all__ = ["ROLES", "DegradeSummary", "band_mean_squares", "default_psf_sigma",
            "degrade_scene", "degrade_window", "degraded_size", "noise_std", "output_specs",
-           "processing_tile", "psf_halo", "psf_weights", "spatial_degrade", "standard_normal"]
+           "processing_tile", "psf_from_options", "spatial_degrade", "standard_normal"]
 
 ROLES = ("hsi", "msi", "reference")
 _NOISE_STREAMS = {"hsi": 1, "msi": 2}
-_TAIL_SIGMAS = 3.0
 
 
 class Sink(Protocol):
@@ -51,36 +52,29 @@ class Sink(Protocol):
 
 # -- the PSF ---------------------------------------------------------------------------------
 def default_psf_sigma(ratio: int) -> float:
-    """The PSF whose FWHM equals the ratio: sigma = R / 2.3548 high-res pixels."""
-    return ratio / FWHM_PER_SIGMA
+    """The Gaussian PSF whose FWHM equals the ratio: sigma = R / 2.3548 high-res pixels."""
+    return default_gaussian_sigma(ratio)
 
 
-def _check_psf(ratio: int, sigma: float) -> None:
-    if int(ratio) != ratio or ratio < 1:
-        raise ValueError(f"the ratio must be a whole number >= 1, not {ratio!r}")
-    if not (math.isfinite(sigma) and sigma >= 0):
-        raise ValueError(f"the PSF sigma must be a finite number >= 0, not {sigma!r}")
-
-
-def psf_halo(ratio: int, sigma: float) -> int:
-    """High-res pixels the PSF reaches beyond its block on each side."""
-    _check_psf(ratio, sigma)
-    return math.ceil(_TAIL_SIGMAS * sigma) if sigma > 0 else 0
-
-
-def psf_weights(ratio: int, sigma: float) -> tuple[np.ndarray, np.ndarray]:
-    """1-D PSF: (offsets from a block's first pixel, weights summing to 1). A Gaussian of
-    `sigma` pixels centred at (ratio - 1) / 2 out to `psf_halo` pixels beyond the block; with
-    sigma 0 the block's `ratio` pixels weigh alike."""
-    halo = psf_halo(ratio, sigma)
-    offsets = np.arange(-halo, ratio + halo)
-    if sigma == 0:
-        weights = np.ones(ratio)
-    else:
-        weights = np.exp(-0.5 * ((offsets - (ratio - 1) / 2.0) / sigma) ** 2)
-        keep = weights > 0  # a tiny sigma underflows the tails: they are not support
-        offsets, weights = offsets[keep], weights[keep]
-    return offsets, weights / weights.sum()
+def psf_from_options(shape: str, ratio: int, sigma_px: float | None,
+                     length_blocks: float | None) -> SeparablePSF:
+    """The PSF of `phism degrade --psf SHAPE [--psf-sigma S] [--psf-length L]`; a parameter
+    the shape does not have, or a value out of range, is a PhismError naming the option."""
+    if sigma_px is not None:
+        if shape != "gaussian":
+            raise PhismError(f"--psf-sigma {sigma_px:g}: a {shape} PSF has no sigma; drop "
+                             "it or use --psf gaussian")
+        if not (math.isfinite(sigma_px) and sigma_px >= 0):
+            raise PhismError(f"--psf-sigma {sigma_px:g}: give a finite width >= 0 in "
+                             "high-res pixels (0: a plain block average)")
+    if length_blocks is not None:
+        if shape not in ("box", "motion"):
+            raise PhismError(f"--psf-length {length_blocks:g}: a {shape} PSF has no length; "
+                             "it is for --psf box or motion")
+        if not (math.isfinite(length_blocks) and 0 < length_blocks <= 64):
+            raise PhismError(f"--psf-length {length_blocks:g}: give a length in blocks, "
+                             "more than 0 and at most 64")
+    return make_psf(shape, ratio, sigma_px=sigma_px, length_blocks=length_blocks)
 
 
 def degraded_size(height: int, width: int, ratio: int) -> tuple[int, int]:
@@ -107,7 +101,7 @@ def _axis_pass(values: np.ndarray, bad: np.ndarray, first: int, out_first: int, 
         index = np.clip(position, 0, size - 1) - first
         if ((index[inside] < 0) | (index[inside] >= values.shape[0])).any():
             raise ValueError("the block does not hold the PSF support of its outputs; read "
-                             "it with psf_halo pixels around them")
+                             "it with the PSF's halo of pixels around them")
         index = np.clip(index, 0, values.shape[0] - 1)
         used = np.where(inside, weight, 0.0)
         # Whole rows every `ratio` as a view where nothing is clipped: the same numbers.
@@ -122,31 +116,35 @@ def _axis_pass(values: np.ndarray, bad: np.ndarray, first: int, out_first: int, 
 
 
 def degrade_window(block: np.ndarray, origin: tuple[int, int], out_window: Window,
-                   ratio: int, psf_sigma: float, image_shape: tuple[int, int]) -> np.ndarray:
+                   ratio: int, psf: SeparablePSF | float, image_shape: tuple[int, int]
+                   ) -> np.ndarray:
     """Low-res pixels of `out_window` (rows, cols, bands) from `block`, the high-res pixels
     from image row origin[0] and column origin[1] on, which must hold their PSF support
-    within the image of `image_shape` (rows, cols); in the block's float dtype."""
-    offsets, weights = psf_weights(ratio, psf_sigma)
+    within the image of `image_shape` (rows, cols); in the block's float dtype. `psf`: a
+    `SeparablePSF` or a Gaussian's sigma in high-res pixels."""
+    psf = as_psf(psf, ratio)
     bad = ~np.isfinite(block)
     values = np.where(bad, np.zeros((), block.dtype), block)
     height, width = image_shape
     rows, rows_bad = _axis_pass(values, bad, origin[0], int(out_window.row_off),
-                                int(out_window.height), ratio, offsets, weights, height)
+                                int(out_window.height), ratio, psf.rows.offsets,
+                                psf.rows.weights, height)
     cols, cols_bad = _axis_pass(rows.swapaxes(0, 1), rows_bad.swapaxes(0, 1), origin[1],
                                 int(out_window.col_off), int(out_window.width), ratio,
-                                offsets, weights, width)
+                                psf.cols.offsets, psf.cols.weights, width)
     out = cols.swapaxes(0, 1)
     out[cols_bad.swapaxes(0, 1)] = np.nan
     return out.astype(np.result_type(block.dtype, np.float32), copy=False)
 
 
-def spatial_degrade(cube: np.ndarray, ratio: int, psf_sigma: float) -> np.ndarray:
+def spatial_degrade(cube: np.ndarray, ratio: int, psf: SeparablePSF | float) -> np.ndarray:
     """(H, W, C) -> (H // R, W // R, C): the cube cropped to whole R x R blocks, blurred by the
-    PSF and sampled at each block's centre; exactly what `degrade_scene` writes."""
+    PSF (or a Gaussian of that sigma) and sampled once per block; exactly what
+    `degrade_scene` writes."""
     cube = np.asarray(cube)
     if cube.ndim != 3:
         raise ValueError(f"a cube is (rows, cols, bands), not shape {cube.shape}")
-    _check_psf(ratio, psf_sigma)
+    psf = as_psf(psf, ratio)
     rows, cols = degraded_size(cube.shape[0], cube.shape[1], ratio)
     if rows < 1 or cols < 1:
         raise ValueError(f"a {cube.shape[0]} x {cube.shape[1]} image holds no "
@@ -154,7 +152,7 @@ def spatial_degrade(cube: np.ndarray, ratio: int, psf_sigma: float) -> np.ndarra
     cropped = cube[:rows * ratio, :cols * ratio]
     if cropped.dtype.kind != "f":
         cropped = cropped.astype(np.float64)
-    return degrade_window(cropped, (0, 0), Window(0, 0, cols, rows), ratio, psf_sigma,
+    return degrade_window(cropped, (0, 0), Window(0, 0, cols, rows), ratio, psf,
                           (rows * ratio, cols * ratio))
 
 
@@ -242,13 +240,15 @@ class DegradeSummary:
 
 
 def degrade_scene(scene: Scene, response: SpectralResponse, hsi: Sink, msi: Sink,
-                  reference: Sink, *, ratio: int, psf_sigma: float,
+                  reference: Sink, *, ratio: int, psf: SeparablePSF | float,
                   snr_db: float | None = None, seed: int = 0, tile_size: int = 256,
                   noise: dict[str, np.ndarray] | None = None,
                   on_tile: Callable[[int], None] | None = None) -> DegradeSummary:
     """Stream `scene`, writing the three outputs tile by tile. Noise: `noise` maps "hsi" and
     "msi" to per-band standard deviations (see `noise_std`); without it, `snr_db` has them
-    measured first (`band_mean_squares`, a pass of its own); with neither, none is added."""
+    measured first (`band_mean_squares`, a pass of its own); with neither, none is added.
+    `psf`: a `SeparablePSF` or a Gaussian's sigma in high-res pixels."""
+    psf = as_psf(psf, ratio)
     if noise is None and snr_db is not None:
         squares = band_mean_squares(scene, response, ratio, tile_size)
         noise = {role: noise_std(ms, snr_db) for role, ms in zip(("hsi", "msi"), squares,
@@ -256,7 +256,7 @@ def degrade_scene(scene: Scene, response: SpectralResponse, hsi: Sink, msi: Sink
     noise = noise or {}
     rows, cols = degraded_size(scene.height, scene.width, ratio)
     height, width = rows * ratio, cols * ratio
-    halo = psf_halo(ratio, psf_sigma)
+    halo = psf.halo
     tile = processing_tile(ratio, tile_size) // ratio
     valid = 0
     for low in iter_windows(rows, cols, tile):
@@ -272,7 +272,7 @@ def degrade_scene(scene: Scene, response: SpectralResponse, hsi: Sink, msi: Sink
         valid += int(np.isfinite(inner).all(axis=-1).sum())
         bands = response.apply(inner).astype(np.float32, copy=False)
         msi.write(high, _add_noise(bands, noise.get("msi"), seed, "msi", high, width))
-        degraded = degrade_window(block, (row0, col0), low, ratio, psf_sigma, (height, width))
+        degraded = degrade_window(block, (row0, col0), low, ratio, psf, (height, width))
         hsi.write(low, _add_noise(degraded, noise.get("hsi"), seed, "hsi", low, cols))
         if on_tile is not None:
             on_tile(high.width * high.height)
@@ -282,7 +282,7 @@ def degrade_scene(scene: Scene, response: SpectralResponse, hsi: Sink, msi: Sink
 
 
 # -- outputs --------------------------------------------------------------------------------
-def output_specs(scene: Scene, response: SpectralResponse, ratio: int, psf_sigma: float,
+def output_specs(scene: Scene, response: SpectralResponse, ratio: int, psf: SeparablePSF,
                  settings: dict[str, Any], tile_size: int = 256) -> dict[str, RasterSpec]:
     """The three outputs' rasters: `settings` (snr_db, seed, noise_std, ...) go into each
     one's phism metadata beside its role, the ratio, the PSF and the response."""
@@ -305,7 +305,8 @@ def output_specs(scene: Scene, response: SpectralResponse, ratio: int, psf_sigma
     specs = {}
     for role, (height, width, (names, tags, coords), transform, edge) in layout.items():
         metadata = {"format": "phism-degraded", "format_version": 1, "role": role,
-                    "variable": "data", "ratio": ratio, "psf_sigma_px": psf_sigma,
+                    "variable": "data", "ratio": ratio, "psf": psf.describe(),
+                    "psf_sigma_px": psf.parameters.get("sigma_px"),
                     **settings, "srf": response.describe(), "source": str(scene.path)}
         specs[role] = RasterSpec(
             height=height, width=width, channel_names=names, crs=scene.crs,

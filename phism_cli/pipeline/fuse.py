@@ -21,6 +21,12 @@ from phism_cli.errors import PhismError, no_valid_pixels
 from phism_cli.forward.response import SpectralResponse
 from phism_cli.forward.spatial import block_mean
 from phism_cli.inversion.fusion import FusionModel
+from phism_cli.inversion.psf_estimation import (
+    EstimatedPsf,
+    PsfEstimator,
+    block_patches,
+    halo_for,
+)
 from phism_cli.io.rasters import RasterSpec, RasterWriter, spectral_band_metadata
 from phism_cli.io.scene import Scene, iter_windows, source_summary
 from phism_cli.pipeline.fusion_grid import FusionGrid
@@ -28,11 +34,14 @@ from phism_cli.pipeline.quality import FusionQuality
 from phism_cli.pixels import valid_mask
 from phism_cli.text import plural
 
-__all__ = ["FusionChecks", "Quicklook", "abundance_spec", "check_reference", "fuse_scene",
-           "fused_spec", "msi_on_lowres_grid", "report_line", "write_endmembers"]
+__all__ = ["FusionChecks", "Quicklook", "abundance_spec", "check_endmembers", "check_reference",
+           "estimate_pair_psf", "fuse_scene", "fused_spec", "msi_on_lowres_grid", "psf_note",
+           "report_line", "write_endmembers"]
 
 FUSED_FORMAT = "phism-fused"
 ABUNDANCE_FORMAT = "phism-abundances"
+PSF_FLOPS = 4e9  # the most work the PSF's normal equations may take: bounds its sample
+MISREGISTRATION_PX = 0.5  # an estimated PSF centred further off its block is reported
 
 
 @dataclass
@@ -166,9 +175,64 @@ def msi_on_lowres_grid(msi: Scene, grid: FusionGrid, tile_size: int = 256) -> np
     return out
 
 
+def estimate_pair_psf(lowres: np.ndarray, msi: Scene, grid: FusionGrid, model: FusionModel,
+                      tile_size: int = 256) -> EstimatedPsf | None:
+    """The low-res sensor's PSF estimated from the pair (`PsfEstimator`, the support
+    `halo_for` the pair's size), from low-res windows spread evenly over the scene, as many
+    as PSF_FLOPS allows; None when the pair is too small. `model` is fitted: its response
+    and radiometric gains are used."""
+    ratio = grid.ratio
+    rows, cols = grid.height // ratio, grid.width // ratio
+    halo = halo_for(ratio, (rows, cols), msi.count)
+    if halo is None:
+        return None
+    estimator = PsfEstimator(ratio, halo)
+    size = estimator.size
+    edge = max(1, tile_size // ratio)
+    windows = list(iter_windows(rows, cols, edge))
+    budget = max(1, int(PSF_FLOPS / (msi.count * size**4)))
+    picked = np.unique(np.linspace(0, len(windows) - 1,
+                                   min(len(windows), math.ceil(budget / edge**2))).astype(int))
+    for index in picked:
+        low = windows[index]
+        top, left = max(0, low.row_off * ratio - halo), max(0, low.col_off * ratio - halo)
+        bottom = min(grid.height, (low.row_off + low.height) * ratio + halo)
+        right = min(grid.width, (low.col_off + low.width) * ratio + halo)
+        block = msi.read(Window(left, top, right - left, bottom - top))
+        block[~valid_mask(block)] = np.nan
+        patches, where = block_patches(
+            block, (top, left), ratio, halo, range(low.row_off, low.row_off + low.height),
+            range(low.col_off, low.col_off + low.width), (grid.height, grid.width))
+        seen = model.response_.apply(lowres[where[:, 0], where[:, 1]].astype(np.float64))
+        estimator.add(patches * model.msi_gain_[None, :, None, None], seen)
+    if estimator.equations_ < size**2:
+        return None
+    return estimator.solve()
+
+
+def psf_note(estimate: EstimatedPsf | None) -> str | None:
+    """A note for stderr when the PSF could not be estimated or sits off its block."""
+    if estimate is None:
+        return ("the pair holds too few whole low-resolution blocks to estimate the PSF "
+                "from; psf_estimate is null")
+    shift = estimate.shift_px
+    if max(abs(s) for s in shift) <= MISREGISTRATION_PX:
+        return None
+    return (f"the PSF estimated from the pair is centred {shift[0]:+.2f} rows and "
+            f"{shift[1]:+.2f} columns (high-res pixels) off its block: the two images may "
+            "be misregistered; check their georeferencing")
+
+
 def _repeat(lowres: np.ndarray, ratio: int) -> np.ndarray:
     """Each low-resolution pixel repeated over its ratio x ratio high-resolution block."""
     return np.repeat(np.repeat(lowres, ratio, axis=0), ratio, axis=1)
+
+
+def check_endmembers(n_endmembers: int | None, hsi: Scene) -> None:
+    """Refuse more endmembers than the hyperspectral cube has bands, before any work."""
+    if n_endmembers is not None and n_endmembers > hsi.count:
+        raise PhismError(f"--endmembers {n_endmembers}: more than the {hsi.count} bands "
+                         f"of {hsi.path}; use at most {hsi.count}")
 
 
 def check_reference(reference: Scene, grid: FusionGrid, hsi: Scene) -> None:
@@ -192,8 +256,10 @@ def check_reference(reference: Scene, grid: FusionGrid, hsi: Scene) -> None:
 
 
 def fused_spec(hsi: Scene, msi: Scene, grid: FusionGrid, model: FusionModel,
-               tile_size: int, settings: dict[str, Any]) -> RasterSpec:
-    """The fused cube: the hyperspectral bands (wavelengths, fwhm) on the multispectral grid."""
+               tile_size: int, settings: dict[str, Any],
+               psf_estimate: EstimatedPsf | None = None) -> RasterSpec:
+    """The fused cube: the hyperspectral bands (wavelengths, fwhm) on the multispectral grid;
+    the metadata records the settings, the response and the PSF estimated from the pair."""
     from phism_cli import __version__
 
     wavelength_nm = np.asarray(hsi.wavelength_nm, dtype=np.float64)
@@ -207,7 +273,8 @@ def fused_spec(hsi: Scene, msi: Scene, grid: FusionGrid, model: FusionModel,
         metadata={"format": FUSED_FORMAT, "format_version": 1, "phism_version": __version__,
                   "variable": "fused", "method": settings["method"], "ratio": grid.ratio,
                   "settings": settings, "response": model.response_.describe(),
-                  "hsi": source_summary(hsi), "msi": source_summary(msi), "notes": grid.notes},
+                  "hsi": source_summary(hsi), "msi": source_summary(msi), "notes": grid.notes,
+                  "psf_estimate": None if psf_estimate is None else psf_estimate.describe()},
     )
 
 

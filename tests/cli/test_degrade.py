@@ -16,6 +16,7 @@ import torch
 from affine import Affine
 from rasterio.crs import CRS
 
+from phism_cli.forward.psf import make_psf
 from phism_cli.io.rasters import RasterReader, phism_raster_metadata
 from phism_cli.io.scene_formats import open_scene
 from phism_cli.pipeline.degrade import default_psf_sigma, spatial_degrade
@@ -116,6 +117,32 @@ def test_zarr_outputs_and_noise(work, cli) -> None:
         np.testing.assert_array_equal(reader.read(rasterio.windows.Window(0, 0, 18, 21)), first)
 
 
+@pytest.mark.parametrize(("args", "psf"), [
+    (["--psf", "motion"], make_psf("motion", 4)),
+    (["--psf", "box", "--psf-length", 2], make_psf("box", 4, length_blocks=2)),
+    (["--psf", "sinc"], make_psf("sinc", 4)),
+])
+def test_each_psf_shape_is_written_and_recorded(work, cli, args, psf) -> None:
+    result = cli("degrade", work / "scene.hdr", "-o", work / "pair", "--ratio", 4,
+                 "--srf", work / "srf.csv", *args, "--tile-size", 16, "--json", "--quiet")
+    assert result.code == 0, result.err
+    summary = json.loads(result.out)
+    assert summary["psf"] == psf.describe() and summary["psf_sigma_px"] is None
+    with open_scene(work / "scene.hdr") as scene:
+        cube = scene.read()
+    with open_scene(work / "pair_hsi.tif") as hsi:
+        np.testing.assert_array_equal(hsi.read(), spatial_degrade(cube, 4, psf))
+    assert phism_raster_metadata(work / "pair_hsi.tif")["psf"] == psf.describe()
+
+
+def test_an_unknown_psf_shape_is_a_usage_error(work, cli) -> None:
+    result = cli("degrade", work / "scene.hdr", "-o", work / "pair", "--ratio", 2,
+                 "--srf", work / "srf.csv", "--psf", "airy")
+    assert result.code == 2
+    assert "'airy': use one of gaussian, box, sinc, motion" in result.err
+    assert not (work / "pair_hsi.tif").exists()
+
+
 def test_same_seed_same_bytes(work, cli) -> None:
     for prefix, seed in (("a", 1), ("b", 1), ("c", 2)):
         result = cli("degrade", work / "scene.hdr", "-o", work / prefix, "--ratio", 3,
@@ -167,6 +194,12 @@ BAD = [
     ("ratio 1", lambda w: ["--ratio", 1], 1, r"--ratio 1: .*whole number of at least 2"),
     ("ratio 2.5", lambda w: ["--ratio", 2.5], 1, r"--ratio 2\.5: .*whole number"),
     ("negative sigma", lambda w: ["--ratio", 2, "--psf-sigma", -1], 1, "--psf-sigma -1"),
+    ("sigma of a box", lambda w: ["--ratio", 2, "--psf", "box", "--psf-sigma", 1], 1,
+     r"--psf-sigma 1: a box PSF has no sigma; drop it or use --psf gaussian"),
+    ("length of a sinc", lambda w: ["--ratio", 2, "--psf", "sinc", "--psf-length", 2], 1,
+     r"--psf-length 2: a sinc PSF has no length"),
+    ("zero length", lambda w: ["--ratio", 2, "--psf", "motion", "--psf-length", 0], 1,
+     r"--psf-length 0: give a length in blocks"),
     ("tiny", lambda w: ["--ratio", 4, "--scene", write_tiny(w)], 1,
      r"tiny\.hdr: 3 x 5 pixels is smaller than one 4 x 4 block"),
     ("no wavelengths", lambda w: ["--ratio", 2, "--scene", write_bare(w)], 1,

@@ -4,6 +4,7 @@ the real Paris hyperspectral + panchromatic pair."""
 from __future__ import annotations
 
 import json
+import shutil
 from pathlib import Path
 
 import numpy as np
@@ -244,3 +245,50 @@ def test_the_real_paris_hyperspectral_and_panchromatic_pair(shared_data, tmp_pat
     # No high-resolution reference: the fused cube must agree with both inputs.
     assert summary["check_lowres"]["psnr_db"] > 25 and summary["check_lowres"]["sam_deg"] < 5
     assert summary["check_msi"]["psnr_db"] > 25
+
+
+def textured_pair(folder: Path, cli, *args: object) -> Path:
+    """A 96 x 96 scene of white noise in 16 bands (every spatial frequency present),
+    degraded at ratio 4 with `args` (the PSF)."""
+    rng = np.random.default_rng(7)
+    write_geotiff(folder / "noise.tif", 0.2 + 0.6 * rng.random((96, 96, 16)))
+    write_srf(folder / "srf.csv", {"blue": 480.0, "green": 560.0, "red": 660.0,
+                                   "nir": 850.0})
+    result = cli("degrade", folder / "noise.tif", "-o", folder / "t", "--ratio", 4,
+                 "--srf", folder / "srf.csv", "--quiet", *args)
+    assert result.code == 0, result.err
+    return folder
+
+
+@pytest.mark.parametrize(("args", "fwhm_px"), [([], [4.17, 4.17]),
+                                               (["--psf", "motion"], [4.0, 12.0])])
+def test_the_psf_is_estimated_from_the_pair(tmp_path, cli, args, fwhm_px):
+    folder = textured_pair(tmp_path, cli, *args)
+    result = cli("fuse", folder / "t_hsi.tif", folder / "t_msi.tif", "-o", folder / "f.tif",
+                 "--srf", folder / "srf.csv", "--json", *FAST)
+    assert result.code == 0, result.err
+    assert result.err == ""  # centred on its block: no note
+    estimate = json.loads(result.out)["psf_estimate"]
+    assert estimate["shape"] == "estimated" and estimate["ratio"] == 4
+    assert estimate["fwhm_px"] == pytest.approx(fwhm_px, abs=0.1)
+    assert estimate["shift_px"] == pytest.approx([0.0, 0.0], abs=0.05)
+    assert estimate["patches"] == 22 * 22 and estimate["separable_share"] > 0.99
+    assert phism_raster_metadata(folder / "f.tif")["psf_estimate"] == estimate
+
+
+def test_a_misregistered_pair_gets_a_note_and_estimation_can_be_skipped(tmp_path, cli):
+    folder = textured_pair(tmp_path, cli, "--psf", "box")
+    shutil.copy(folder / "t_msi.tif", folder / "moved.tif")
+    with rasterio.open(folder / "moved.tif", "r+") as moved:  # 2 pixels further along x
+        moved.write(np.roll(moved.read(), 2, axis=2))
+    base = ["fuse", folder / "t_hsi.tif", folder / "moved.tif", "--srf", folder / "srf.csv",
+            "--json", *FAST[:-1]]
+    result = cli(*base, "-o", folder / "f.tif")
+    assert result.code == 0, result.err
+    assert json.loads(result.out)["psf_estimate"]["shift_px"] == pytest.approx([0, 2],
+                                                                             abs=0.1)
+    assert "note: the PSF estimated from the pair is centred +0.00 rows and +2.00 columns" \
+        in result.err and "misregistered" in result.err
+    skipped = cli(*base, "-o", folder / "g.tif", "--no-estimate-psf")
+    assert skipped.code == 0, skipped.err
+    assert json.loads(skipped.out)["psf_estimate"] is None and "PSF" not in skipped.err

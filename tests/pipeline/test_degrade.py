@@ -9,6 +9,7 @@ import pytest
 import torch
 from rasterio.windows import Window
 
+from phism_cli.forward.psf import SeparablePSF, make_psf
 from phism_cli.forward.response import gaussian_response
 from phism_cli.io.scene_formats import open_scene
 from phism_cli.pipeline.degrade import (
@@ -18,8 +19,6 @@ from phism_cli.pipeline.degrade import (
     degrade_window,
     noise_std,
     processing_tile,
-    psf_halo,
-    psf_weights,
     spatial_degrade,
     standard_normal,
 )
@@ -49,7 +48,7 @@ def write_scene(tmp_path: Path, cube: np.ndarray, name: str = "x") -> Path:
     return write_envi(tmp_path / f"{name}.img", cube, extra_header=header)
 
 
-def run_streamed(path: Path, ratio: int, sigma: float, tile_size: int,
+def run_streamed(path: Path, ratio: int, psf: SeparablePSF | float, tile_size: int,
                  noise: dict | None = None, seed: int = 0,
                  snr_db: float | None = None) -> dict[str, ArraySink]:
     with open_scene(path) as scene:
@@ -60,7 +59,7 @@ def run_streamed(path: Path, ratio: int, sigma: float, tile_size: int,
                  "msi": ArraySink((rows * ratio, cols * ratio, 3)),
                  "reference": ArraySink((rows * ratio, cols * ratio, scene.count))}
         summary = degrade_scene(scene, response, sinks["hsi"], sinks["msi"],
-                                sinks["reference"], ratio=ratio, psf_sigma=sigma,
+                                sinks["reference"], ratio=ratio, psf=psf,
                                 noise=noise, snr_db=snr_db, seed=seed, tile_size=tile_size)
     assert summary.shapes == {name: sink.array.shape for name, sink in sinks.items()}
     sinks["response"] = response  # type: ignore[assignment]
@@ -68,23 +67,6 @@ def run_streamed(path: Path, ratio: int, sigma: float, tile_size: int,
 
 
 # -- the PSF ---------------------------------------------------------------------------------
-@pytest.mark.parametrize(("ratio", "sigma"), [(2, 0.0), (3, 1.2), (4, default_psf_sigma(4)),
-                                              (5, 0.3)])
-def test_psf_weights_are_centred_on_the_block_and_sum_to_one(ratio, sigma) -> None:
-    offsets, weights = psf_weights(ratio, sigma)
-    assert weights.sum() == pytest.approx(1.0)
-    assert (weights * offsets).sum() == pytest.approx((ratio - 1) / 2)
-    assert offsets[0] >= -psf_halo(ratio, sigma)
-    assert offsets[-1] <= ratio - 1 + psf_halo(ratio, sigma)
-
-
-def test_psf_sigma_zero_is_the_block() -> None:
-    offsets, weights = psf_weights(4, 0.0)
-    np.testing.assert_array_equal(offsets, [0, 1, 2, 3])
-    np.testing.assert_allclose(weights, 0.25)
-    assert psf_halo(4, 0.0) == 0
-
-
 def test_default_psf_has_a_fwhm_of_the_ratio() -> None:
     assert default_psf_sigma(4) * 2.35482 == pytest.approx(4.0, rel=1e-5)
 
@@ -102,10 +84,12 @@ def test_ratio_and_shapes() -> None:
         spatial_degrade(cube, 2, -1.0)
 
 
-@pytest.mark.parametrize("sigma", [0.0, 0.7, default_psf_sigma(4), 3.0])
-def test_a_constant_cube_stays_constant(sigma) -> None:
+@pytest.mark.parametrize("psf", [0.0, 0.7, default_psf_sigma(4), 3.0,
+                                 make_psf("box", 4, length_blocks=1.5), make_psf("sinc", 4),
+                                 make_psf("motion", 4)])
+def test_a_constant_cube_stays_constant(psf) -> None:
     cube = np.full((26, 30, 2), 0.375, dtype=np.float32)
-    np.testing.assert_allclose(spatial_degrade(cube, 4, sigma), 0.375, rtol=1e-6)
+    np.testing.assert_allclose(spatial_degrade(cube, 4, psf), 0.375, rtol=1e-6)
 
 
 def test_sigma_zero_equals_block_means() -> None:
@@ -130,6 +114,19 @@ def test_a_point_source_spreads_with_the_asked_sigma(ratio, sigma) -> None:
     x = np.arange(width) - (column_block * ratio + (ratio - 1) / 2)
     assert (profile * x).sum() == pytest.approx(0.0, abs=1e-9)
     assert np.sqrt((profile * x**2).sum()) == pytest.approx(sigma, rel=0.03)
+
+
+def test_motion_smears_along_the_columns_only() -> None:
+    """A point at (row 17, column 18) of a 32 x 32 image, ratio 4: a one-block box along y
+    keeps it in low-res row 4; a three-block box along x spreads it evenly over columns 3-5
+    (the box reaches 4 pixels either side of the block), a quarter of it per low-res row."""
+    cube = np.zeros((32, 32, 1))
+    cube[17, 18] = 1.0
+    low = spatial_degrade(cube, 4, make_psf("motion", 4))[..., 0]
+    assert np.flatnonzero(low.sum(axis=1)).tolist() == [4]
+    row = low[4]
+    assert np.flatnonzero(row).tolist() == [3, 4, 5]
+    np.testing.assert_allclose(row[3:6], 1 / 4 / 12)  # the row weight times the column one
 
 
 def test_nan_propagates_to_every_low_res_pixel_whose_support_holds_it() -> None:
@@ -158,16 +155,18 @@ def test_processing_tiles_fit_16_pixel_blocks() -> None:
 
 
 # -- streaming --------------------------------------------------------------------------------
-@pytest.mark.parametrize(("ratio", "sigma", "tile_size"), [(2, 1.3, 16), (3, 0.0, 16),
-                                                           (4, default_psf_sigma(4), 64)])
-def test_streamed_equals_in_memory(tmp_path, ratio, sigma, tile_size) -> None:
+@pytest.mark.parametrize(("ratio", "psf", "tile_size"), [
+    (2, 1.3, 16), (3, 0.0, 16), (4, default_psf_sigma(4), 64), (3, make_psf("sinc", 3), 16),
+    (2, make_psf("motion", 2, length_blocks=4), 16),
+    (3, make_psf("box", 3, length_blocks=1.7), 16)])
+def test_streamed_equals_in_memory(tmp_path, ratio, psf, tile_size) -> None:
     """70 x 53 pixels: no multiple of the ratio or of the tile; several tiles each way."""
     cube = smooth_cube(70, 53, 12, seed=3)
     cube[5, 7, :] = np.nan
-    sinks = run_streamed(write_scene(tmp_path, cube), ratio, sigma, tile_size)
+    sinks = run_streamed(write_scene(tmp_path, cube), ratio, psf, tile_size)
     assert sinks["hsi"].writes > 1
     rows, cols = 70 // ratio * ratio, 53 // ratio * ratio
-    np.testing.assert_array_equal(sinks["hsi"].array, spatial_degrade(cube, ratio, sigma))
+    np.testing.assert_array_equal(sinks["hsi"].array, spatial_degrade(cube, ratio, psf))
     np.testing.assert_array_equal(sinks["reference"].array, cube[:rows, :cols])
     expected_msi = sinks["response"].apply(cube[:rows, :cols])
     np.testing.assert_allclose(sinks["msi"].array, expected_msi, rtol=1e-5)
@@ -189,8 +188,8 @@ def test_the_cube_is_read_tile_by_tile(tmp_path) -> None:
         scene.read = spy  # type: ignore[method-assign]
         response = gaussian_response([600.0], [100.0], ["p"], scene.wavelength_nm)
         sinks = [ArraySink((25, 22, 4)), ArraySink((100, 88, 1)), ArraySink((100, 88, 4))]
-        degrade_scene(scene, response, *sinks, ratio=4, psf_sigma=1.7, tile_size=16)
-    halo = psf_halo(4, 1.7)
+        degrade_scene(scene, response, *sinks, ratio=4, psf=1.7, tile_size=16)
+    halo = make_psf("gaussian", 4, sigma_px=1.7).halo
     assert len(reads) == 7 * 6  # 16 x 16 high-res tiles over 100 x 88
     assert max(max(r) for r in reads) <= 16 + 2 * halo
 
