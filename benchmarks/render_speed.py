@@ -4,9 +4,10 @@ One synthetic ENVI scene (`throughput.py`'s: 200 bands, float32, mixtures of smo
 is encoded by a quickly fitted PhISM encoder into a Zarr latent map, which is then rendered
 back to Zarr and to GeoTIFF, with and without `--reference` (scoring against the scene), each
 with the tile stages overlapped (reading, rendering and writing in threads of their own, the
-default) and one after another. Every command runs in a fresh process; pixels/s is the
-command's own (`pixels_per_second` in `--json`: reading, the model and writing, no start-up),
-the best of `--repeats` runs.
+default) and one after another; and once with every tile drawn at once (`RENDER_ROWS` = a
+whole 256 x 256 tile), as the renderer did before it drew 1024 pixels at a time. Every
+command runs in a fresh process; pixels/s is the command's own (`pixels_per_second` in
+`--json`: reading, the model and writing, no start-up), the best of `--repeats` runs.
 
     python benchmarks/render_speed.py --threads 2
 """
@@ -30,14 +31,22 @@ from pathlib import Path  # noqa: E402
 from common import finish_report, fmt, machine, machine_line, write_results  # noqa: E402
 from throughput import parse_size, phism_command, run_measured, write_scene  # noqa: E402
 
+from phism_cli.model.renderer import RENDER_ROWS  # noqa: E402
+
 DEFAULT_OUT = Path(__file__).resolve().parent / "results" / "render_speed.md"
 DRIVER = ("import sys; from phism_cli.pipeline import encode, render; "
+          "from phism_cli.model import renderer; "
           "encode.OVERLAP = render.OVERLAP = sys.argv.pop(1) == '1'; "
+          "rows = int(sys.argv.pop(1)); renderer.RENDER_ROWS = rows or renderer.RENDER_ROWS; "
           "from phism_cli.cli.main import main; main(sys.argv[1:])")
+WHOLE_TILE = 256 * 256
 
 
-def run_phism(args: list[str], tmp: Path, tag: str, overlap: bool, threads: int) -> dict:
-    cmd = [sys.executable, "-c", DRIVER, "1" if overlap else "0", *args, "--json", "-q"]
+def run_phism(args: list[str], tmp: Path, tag: str, overlap: bool, threads: int,
+              render_rows: int = 0) -> dict:
+    """`phism ARGS --json -q` in a fresh process; render_rows 0: the renderer's own chunk."""
+    cmd = [sys.executable, "-c", DRIVER, "1" if overlap else "0", str(render_rows), *args,
+           "--json", "-q"]
     run = run_measured(cmd, tmp, tag, {"PHISM_THREADS": str(threads)})
     if run["returncode"] != 0:
         sys.stderr.write(run["stderr"])
@@ -68,8 +77,9 @@ def markdown(report: dict) -> str:
         "- pixels/s: the command's own (`pixels_per_second`); `/ encode`: against `encode` "
         "in the same mode (overlapped or serial).",
         "",
-        "| command | output | stages | pixels/s | / encode | process s | peak RSS MB |",
-        "|---|---|---|---:|---:|---:|---:|",
+        "| command | output | stages | pixels drawn at once | pixels/s | / encode | process s "
+        "| peak RSS MB |",
+        "|---|---|---|---|---:|---:|---:|---:|",
     ]
     encode_rate = {r["overlap"]: r["pixels_per_second"] for r in report["rows"]
                    if r["command"] == "encode"}
@@ -78,7 +88,7 @@ def markdown(report: dict) -> str:
             if r["overlap"] in encode_rate else None
         lines.append(f"| {r['command']} | {r['output']} | "
                      f"{'overlapped' if r['overlap'] else 'serial'} | "
-                     f"{r['pixels_per_second']:,.0f} | {fmt(ratio)} | "
+                     f"{r.get('drawn', '')} | {r['pixels_per_second']:,.0f} | {fmt(ratio)} | "
                      f"{fmt(r['wall_seconds'], 1)} | {r['maxrss_mb']:.0f} |")
     lines.append("")
     if "total_seconds" in report:
@@ -124,25 +134,29 @@ def main(argv: list[str] | None = None) -> int:
                                    "maxrss_mb": best["maxrss_mb"]})
             print(f"encode overlap={overlap}: {best['summary']['pixels_per_second']:,.0f} "
                   "pixels/s", file=sys.stderr)
-        for output, reference in (("zarr", False), ("tif", False), ("zarr", True)):
-            for overlap in (True, False):
-                target = tmp / f"recon.{output}"
+        configs = [("zarr", False, True, 0), ("zarr", False, False, 0),
+                   ("zarr", False, True, WHOLE_TILE), ("tif", False, True, 0),
+                   ("zarr", True, True, 0), ("zarr", True, False, 0)]
+        for output, reference, overlap, rows in configs:
+            target = tmp / f"recon.{output}"
 
-                def render(i: int, output: str = output, reference: bool = reference,
-                           overlap: bool = overlap, target: Path = target) -> dict:
-                    cmd = ["render", str(latents), "-o", str(target), "--overwrite",
-                           *(["--reference", str(scene)] if reference else [])]
-                    return run_phism(cmd, tmp, f"render-{output}-{reference}-{overlap}-{i}",
-                                     overlap, args.threads)
-                best = best_of(args.repeats, render)
-                report["rows"].append({
-                    "command": "render --reference" if reference else "render",
-                    "output": output, "overlap": overlap,
-                    "pixels_per_second": best["summary"]["pixels_per_second"],
-                    "wall_seconds": best["wall_seconds"], "maxrss_mb": best["maxrss_mb"]})
-                print(f"render {output} reference={reference} overlap={overlap}: "
-                      f"{best['summary']['pixels_per_second']:,.0f} pixels/s", file=sys.stderr)
-                write_results(markdown(report), report, args.out)
+            def render(i: int, output: str = output, reference: bool = reference,
+                       overlap: bool = overlap, target: Path = target,
+                       rows: int = rows) -> dict:
+                cmd = ["render", str(latents), "-o", str(target), "--overwrite",
+                       *(["--reference", str(scene)] if reference else [])]
+                return run_phism(cmd, tmp, f"render-{output}-{reference}-{overlap}-{rows}-{i}",
+                                 overlap, args.threads, rows)
+            best = best_of(args.repeats, render)
+            drawn = f"{rows:,} (a whole tile, as before)" if rows else f"{RENDER_ROWS:,}"
+            report["rows"].append({
+                "command": "render --reference" if reference else "render",
+                "output": output, "overlap": overlap, "drawn": drawn,
+                "pixels_per_second": best["summary"]["pixels_per_second"],
+                "wall_seconds": best["wall_seconds"], "maxrss_mb": best["maxrss_mb"]})
+            print(f"render {output} reference={reference} overlap={overlap} rows={rows}: "
+                  f"{best['summary']['pixels_per_second']:,.0f} pixels/s", file=sys.stderr)
+            write_results(markdown(report), report, args.out)
     finally:
         shutil.rmtree(tmp, ignore_errors=True)
     finish_report(report, t0, markdown, args.out)

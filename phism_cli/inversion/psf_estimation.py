@@ -27,10 +27,14 @@ from phism_cli.forward.psf import Kernel1D, SeparablePSF
 from phism_cli.forward.response import SpectralResponse
 from phism_cli.inversion.fcls import fcls
 
-__all__ = ["EQUATIONS_PER_UNKNOWN", "EstimatedPsf", "PsfEstimator", "block_patches",
-           "estimate_psf", "halo_for"]
+__all__ = ["EQUATIONS_PER_UNKNOWN", "MAX_SUPPORT_PX", "EstimatedPsf", "PsfEstimator",
+           "block_patches", "estimate_psf", "halo_for"]
 
 EQUATIONS_PER_UNKNOWN = 4  # the least a pair must give for a kernel of a given support
+# The widest support searched, in high-res pixels: 32 x 32 weights solve in a fraction of a
+# second (48 x 48, ratio 16 with a full block of halo, took 7 s on 2 cores; the cost grows
+# as the sixth power of the width).
+MAX_SUPPORT_PX = 32
 
 
 def block_patches(msi: np.ndarray, origin: tuple[int, int], ratio: int, halo_px: int,
@@ -87,10 +91,11 @@ class EstimatedPsf:
 
 
 def halo_for(ratio: int, lowres_shape: tuple[int, int], n_bands: int) -> int | None:
-    """The widest support to search, up to one block beyond the block each side, for which
-    a pair of `lowres_shape` low-res pixels and `n_bands` multispectral bands gives at least
-    EQUATIONS_PER_UNKNOWN equations per kernel weight (None: not even the block alone)."""
-    for halo in range(ratio, -1, -1):
+    """The widest support to search, up to one block beyond the block each side and
+    MAX_SUPPORT_PX across, for which a pair of `lowres_shape` low-res pixels and `n_bands`
+    multispectral bands gives at least EQUATIONS_PER_UNKNOWN equations per kernel weight
+    (None: not even the block alone, or a block wider than MAX_SUPPORT_PX)."""
+    for halo in range(min(ratio, (MAX_SUPPORT_PX - ratio) // 2), -1, -1):
         margin = 2 * -(-halo // ratio)  # low-res pixels whose patch leaves the image
         patches = max(0, lowres_shape[0] - margin) * max(0, lowres_shape[1] - margin)
         if patches * n_bands >= EQUATIONS_PER_UNKNOWN * (ratio + 2 * halo) ** 2:

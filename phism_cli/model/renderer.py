@@ -60,6 +60,10 @@ class BandIntegration:
     ROWS = 4096  # pixels drawn on the grid at a time: a (ROWS, grid) float32 block
 
 
+# Pixels drawn at a time: their (rows, K, bands) intermediates stay in cache. On 2 CPU cores
+# 1024 rendered 2.8x faster than a 65,536-pixel tile at once (5 components, 200 bands).
+RENDER_ROWS = 1024
+
 BRIGHTNESS_MEANING = ("the 'brightness' channel: each pixel's multiple of the reference "
                       "spectrum band_mean (the training mean; 1 = its level), added to the "
                       "components; illumination, topography or albedo")
@@ -106,8 +110,14 @@ class SpectralRenderer:
         units: brightness x band_mean plus the components."""
         if self.integration is not None:
             return self._integrated(latent)
-        scaled = self.basis.render(self._normalised_params(latent), self.axis.normalised())
-        return scaled.numpy() * self.band_scale + self.brightness_of(latent) * self.band_mean
+        positions = self.axis.normalised()
+        out = np.empty((latent.shape[0], len(self.band_mean)), dtype=np.float32)
+        for first in range(0, latent.shape[0], RENDER_ROWS):
+            rows = latent[first:first + RENDER_ROWS]
+            scaled = self.basis.render(self._normalised_params(rows), positions).numpy()
+            out[first:first + RENDER_ROWS] = (scaled * self.band_scale
+                                              + self.brightness_of(rows) * self.band_mean)
+        return out
 
     def _integrated(self, latent: np.ndarray) -> np.ndarray:
         fine = self.integration

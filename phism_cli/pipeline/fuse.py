@@ -22,6 +22,7 @@ from phism_cli.forward.response import SpectralResponse
 from phism_cli.forward.spatial import block_mean
 from phism_cli.inversion.fusion import FusionModel
 from phism_cli.inversion.psf_estimation import (
+    MAX_SUPPORT_PX,
     EstimatedPsf,
     PsfEstimator,
     block_patches,
@@ -213,8 +214,9 @@ def estimate_pair_psf(lowres: np.ndarray, msi: Scene, grid: FusionGrid, model: F
 def psf_note(estimate: EstimatedPsf | None) -> str | None:
     """A note for stderr when the PSF could not be estimated or sits off its block."""
     if estimate is None:
-        return ("the pair holds too few whole low-resolution blocks to estimate the PSF "
-                "from; psf_estimate is null")
+        return ("the PSF was not estimated (psf_estimate is null): the pair holds too few "
+                "whole low-resolution blocks, or its ratio is above "
+                f"{MAX_SUPPORT_PX}")
     shift = estimate.shift_px
     if max(abs(s) for s in shift) <= MISREGISTRATION_PX:
         return None

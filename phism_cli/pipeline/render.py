@@ -1,8 +1,15 @@
 """Render a latent map back into spectra tile by tile, optionally scoring against a reference
-(`render_file` is `phism render` for one latent map)."""
+(`render_file` is `phism render` for one latent map).
+
+Reading a tile (and its reference), rendering it and writing it overlap, each in a thread of
+its own (`pipeline.overlap`; the writer stays in the calling thread, as GeoTIFF writes need);
+the tiles are rendered and scored in the same order either way, so the output and the scores
+are the same, bit for bit, with `OVERLAP` off.
+"""
 
 from __future__ import annotations
 
+import time
 from collections.abc import Callable
 from contextlib import ExitStack
 from dataclasses import dataclass, field
@@ -10,6 +17,7 @@ from pathlib import Path
 from typing import Any, Protocol
 
 import numpy as np
+from rasterio.windows import Window
 
 from phism_cli.errors import ModelMismatchError, PhismError, check_file_format, no_valid_pixels
 from phism_cli.forward.resampling import band_widths, effective_fwhm, usable_fwhm
@@ -28,29 +36,55 @@ from phism_cli.io.scene_formats import open_scene
 from phism_cli.model.checkpoint import load_encoder
 from phism_cli.model.renderer import Renderer, SpectralRenderer, renderer_from_metadata
 from phism_cli.pipeline.metrics import ReconstructionMetrics
+from phism_cli.pipeline.overlap import Overlapped
 from phism_cli.pipeline.reporter import OpenOutputs, Reporter
 from phism_cli.pixels import valid_mask
+
+# Reading, rendering and writing overlap (False: one after another, for comparison).
+OVERLAP = True
+IN_FLIGHT = 3  # tiles between the start of their read and their write: one per stage
 
 
 def render_latents(latents: RasterReader, renderer: Renderer, writer: RasterWriter,
                    reference: Scene | None = None, tile_size: int = 256,
                    on_tile: Callable[[int], None] | None = None) -> ReconstructionMetrics:
+    """Render every tile of `latents` into `writer` (NaN where a latent is), scoring against
+    `reference` where both are valid; `writer` and `on_tile` are called in this thread."""
     metrics = ReconstructionMetrics()
     n_bands = len(renderer.band_mean)
-    for window in iter_windows(latents.height, latents.width, tile_size):
-        latent = latents.read(window)
+    windows = list(iter_windows(latents.height, latents.width, tile_size))
+
+    def read(window: Window) -> tuple[Window, np.ndarray, np.ndarray | None]:
+        return window, latents.read(window), None if reference is None else \
+            reference.read(window)
+
+    def render(tile: tuple[Window, np.ndarray, np.ndarray | None]
+               ) -> tuple[Window, np.ndarray]:
+        window, latent, ref = tile
         mask = np.isfinite(latent).all(axis=-1)
         out = np.full((*mask.shape, n_bands), np.nan, dtype=np.float32)
         if mask.any():
             out[mask] = renderer.render(latent[mask])
             metrics.rendered += int(mask.sum())
-        writer.write(window, out)
-        if reference is not None:
-            ref = reference.read(window)
+        if ref is not None:
             both = mask & valid_mask(ref)
             metrics.update(ref[both], out[both])
+        return window, out
+
+    def write(tile: tuple[Window, np.ndarray]) -> None:
+        window, out = tile
+        writer.write(window, out)
         if on_tile is not None:
             on_tile(window.height * window.width)
+
+    if OVERLAP and len(windows) > 1:
+        pipeline = Overlapped(windows, read, render, limit=IN_FLIGHT, name="phism-render")
+        with pipeline:
+            for tile in pipeline:
+                write(tile)
+    else:
+        for window in windows:
+            write(render(read(window)))
     return metrics
 
 
@@ -217,6 +251,7 @@ def render_file(request: RenderRequest, reporter: Reporter, open_outputs: OpenOu
             out.add(request.plot, recognise=is_phism_png)
         spec = rendering_spec(reader, renderer, meta, request.tile_size, ref,
                               at_reference).with_options(**request.geotiff)
+        start = time.perf_counter()
         with RasterWriter(main_out.tmp, spec, kind, name=request.output) as writer, \
                 reporter.progress("rendering", reader.height * reader.width) as advance:
             metrics = render_latents(reader, renderer, writer, reference=ref,
@@ -227,6 +262,7 @@ def render_file(request: RenderRequest, reporter: Reporter, open_outputs: OpenOu
                 raise PhismError(f"--reference {request.reference}: no pixel is valid in both "
                                  f"it and {request.latents}, so nothing can be compared; "
                                  "nothing was written")
+        render_seconds = time.perf_counter() - start
         if plot_out is not None:
             plot.draw(plot_out.tmp, reader, renderer, ref, (spec.channel_units or [None])[0],
                       None if ref is None else metrics.maximum - metrics.minimum)
@@ -235,7 +271,10 @@ def render_file(request: RenderRequest, reporter: Reporter, open_outputs: OpenOu
                                "at_reference_bands": at_reference,
                                "band_response": band_response_of(renderer),
                                "height": reader.height, "width": reader.width,
-                               "rendered_pixels": metrics.rendered}
+                               "rendered_pixels": metrics.rendered,
+                               "render_seconds": render_seconds,
+                               "pixels_per_second": reader.height * reader.width
+                               / max(render_seconds, 1e-9)}
     if ref is not None:
         summary |= {"psnr_db": metrics.psnr_db, "sam_deg": metrics.sam_deg,
                     "mse": metrics.mse, "pixels_compared": metrics.pixels,

@@ -104,6 +104,8 @@ def test_the_support_shrinks_to_what_the_pair_can_determine() -> None:
     assert halo_for(4, (24, 24), 4) == 4  # 22 x 22 patches x 4 bands >> 4 x 144
     assert halo_for(4, (6, 6), 4) == 0  # 4 x 4 x 4 = 64 < 4 x 64: the block alone (36 x 4)
     assert halo_for(4, (2, 2), 1) is None
+    assert halo_for(16, (100, 100), 4) == 8  # 32 pixels across at most
+    assert halo_for(32, (100, 100), 4) == 0 and halo_for(33, (100, 100), 4) is None
     x = texture(24, 24)
     low = spatial_degrade(x, RATIO, make_psf("box", RATIO))
     found = estimate(x, low)  # 6 x 6 low-res pixels: the block's own 16 weights only
