@@ -26,6 +26,7 @@ import json  # noqa: E402
 import shutil  # noqa: E402
 import tempfile  # noqa: E402
 import time  # noqa: E402
+from collections.abc import Callable  # noqa: E402
 from pathlib import Path  # noqa: E402
 
 from common import finish_report, fmt, machine, machine_line, write_results  # noqa: E402
@@ -56,7 +57,7 @@ def run_phism(args: list[str], tmp: Path, tag: str, overlap: bool, threads: int,
     return run
 
 
-def best_of(repeats: int, make: callable) -> dict:
+def best_of(repeats: int, make: Callable[[int], dict]) -> dict:
     runs = [make(i) for i in range(repeats)]
     best = max(runs, key=lambda r: r["summary"]["pixels_per_second"])
     return {**best, "maxrss_mb": max(r["maxrss_mb"] for r in runs)}

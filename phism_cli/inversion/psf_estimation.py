@@ -106,13 +106,14 @@ def halo_for(ratio: int, lowres_shape: tuple[int, int], n_bands: int) -> int | N
 class PsfEstimator:
     """Accumulate (multispectral patch, low-res pixel seen through S) pairs with `add`, then
     `solve` for the PSF. Hyper-parameters: the ratio and `halo_px` (default: the ratio, a
-    support three blocks wide)."""
+    support three blocks wide, at most MAX_SUPPORT_PX across)."""
 
     def __init__(self, ratio: int, halo_px: int | None = None) -> None:
         if int(ratio) != ratio or ratio < 2:
             raise ValueError(f"the ratio must be a whole number >= 2, not {ratio!r}")
         self.ratio = int(ratio)
-        self.halo_px = self.ratio if halo_px is None else int(halo_px)
+        widest = max(0, (MAX_SUPPORT_PX - self.ratio) // 2)
+        self.halo_px = min(self.ratio, widest) if halo_px is None else int(halo_px)
         if self.halo_px < 0:
             raise ValueError(f"the halo must be >= 0 pixels, not {halo_px!r}")
         size = (self.ratio + 2 * self.halo_px) ** 2
