@@ -2,12 +2,13 @@
 
 One synthetic ENVI scene (`throughput.py`'s: 200 bands, float32, mixtures of smooth spectra)
 is encoded by a quickly fitted PhISM encoder into a Zarr latent map, which is then rendered
-back to Zarr and to GeoTIFF, with and without `--reference` (scoring against the scene), each
-with the tile stages overlapped (reading, rendering and writing in threads of their own, the
-default) and one after another; and once with every tile drawn at once (`RENDER_ROWS` = a
-whole 256 x 256 tile), as the renderer did before it drew 1024 pixels at a time. Every
-command runs in a fresh process; pixels/s is the command's own (`pixels_per_second` in
-`--json`: reading, the model and writing, no start-up), the best of `--repeats` runs.
+back to Zarr, to GeoTIFF and to a Cloud-Optimized GeoTIFF (`--cog`), with and without
+`--reference` (scoring against the scene), each with the tile stages overlapped (reading,
+rendering and writing in threads of their own, the default) and one after another; and once
+with every tile drawn at once (`RENDER_ROWS` = a whole 256 x 256 tile), as the renderer did
+before it drew 1024 pixels at a time. Every command runs in a fresh process; pixels/s is the
+command's own (`pixels_per_second` in `--json`: reading, the model and writing, a COG's
+conversion included, no start-up), the best of `--repeats` runs.
 
     python benchmarks/render_speed.py --threads 2
 """
@@ -137,15 +138,17 @@ def main(argv: list[str] | None = None) -> int:
                   "pixels/s", file=sys.stderr)
         configs = [("zarr", False, True, 0), ("zarr", False, False, 0),
                    ("zarr", False, True, WHOLE_TILE), ("tif", False, True, 0),
+                   ("cog", False, True, 0),
                    ("zarr", True, True, 0), ("zarr", True, False, 0)]
         for output, reference, overlap, rows in configs:
-            target = tmp / f"recon.{output}"
+            target = tmp / f"recon.{'tif' if output == 'cog' else output}"
 
             def render(i: int, output: str = output, reference: bool = reference,
                        overlap: bool = overlap, target: Path = target,
                        rows: int = rows) -> dict:
                 cmd = ["render", str(latents), "-o", str(target), "--overwrite",
-                       *(["--reference", str(scene)] if reference else [])]
+                       *(["--reference", str(scene)] if reference else []),
+                       *(["--cog"] if output == "cog" else [])]
                 return run_phism(cmd, tmp, f"render-{output}-{reference}-{overlap}-{rows}-{i}",
                                  overlap, args.threads, rows)
             best = best_of(args.repeats, render)

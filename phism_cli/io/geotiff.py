@@ -61,6 +61,15 @@ def tile_edge(spec: RasterSpec) -> int:
     return edge
 
 
+# The tiled GeoTIFF written before the COG conversion. GDAL builds the overviews from it one
+# band at a time: a pixel-interleaved block of a many-band image (256 x 256 x 200 float32 is
+# 52 MB) then falls out of phism's 64 MB block cache band after band, and a 400 x 1000 x 200
+# rendering took 15 minutes. Band-interleaved blocks are one band's (256 KB), so the cache
+# holds a row of them whatever the band count; the COG itself is still pixel-interleaved.
+# The file is deleted after the copy, so it is compressed for speed, not size.
+COG_INTERMEDIATE_OPTIONS = {"INTERLEAVE": "BAND", "ZSTD_LEVEL": "1"}
+
+
 def geotiff_creation_options(spec: RasterSpec) -> dict[str, str]:
     """phism's GeoTIFF creation options, then the user's `--co` over them. Blocks are never
     larger than the image: small images are tiled smaller, tiny ones written in strips."""
@@ -70,7 +79,9 @@ def geotiff_creation_options(spec: RasterSpec) -> dict[str, str]:
     options = {**layout, "COMPRESS": "ZSTD", "INTERLEAVE": "PIXEL", "BIGTIFF": "IF_SAFER"}
     if np.dtype(spec.dtype).kind == "f":
         options["PREDICTOR"] = "3"
-    if not spec.cog:
+    if spec.cog:
+        options.update(COG_INTERMEDIATE_OPTIONS)
+    else:
         options.update(spec.creation_options)
     return options
 

@@ -27,6 +27,9 @@ def test_user_options_win_over_phism_defaults() -> None:
     # with --cog they are the COG driver's options, not the tiled source's
     cog = spec(creation_options={"BLOCKSIZE": "512"}, cog=True)
     assert geotiff_creation_options(cog)["COMPRESS"] == "ZSTD"
+    # the intermediate is band-interleaved: GDAL builds overviews a band at a time
+    assert geotiff_creation_options(cog)["INTERLEAVE"] == "BAND"
+    assert "BLOCKSIZE" not in geotiff_creation_options(cog)
     assert cog_creation_options(cog)["BLOCKSIZE"] == "512"
 
 

@@ -149,6 +149,8 @@ def test_cog_has_overviews_layout_and_keeps_everything(tmp_path) -> None:
     assert sorted(p.name for p in tmp_path.iterdir()) == ["r.tif"]  # no .tiled left
     with rasterio.open(path) as ds:
         assert ds.tags(ns="IMAGE_STRUCTURE")["LAYOUT"] == "COG"
+        # built from a band-interleaved intermediate, the COG is still pixel-interleaved
+        assert ds.tags(ns="IMAGE_STRUCTURE")["INTERLEAVE"] == "PIXEL"
         assert ds.overviews(1) == [2, 4]
         assert ds.units == ("W m-2 sr-1 um-1",) * 4
         assert ds.tags(4)["source_band"] == "9" and ds.descriptions[0].startswith("band 1")
