@@ -90,12 +90,18 @@ class EstimatedPsf:
                 "relative_rmse": round(self.relative_rmse, 5), "patches": self.patches}
 
 
+def _widest_halo(ratio: int) -> int:
+    """One block beyond the block each side, capped so the support is at most MAX_SUPPORT_PX
+    across (negative when the block alone is wider)."""
+    return min(ratio, (MAX_SUPPORT_PX - ratio) // 2)
+
+
 def halo_for(ratio: int, lowres_shape: tuple[int, int], n_bands: int) -> int | None:
     """The widest support to search, up to one block beyond the block each side and
     MAX_SUPPORT_PX across, for which a pair of `lowres_shape` low-res pixels and `n_bands`
     multispectral bands gives at least EQUATIONS_PER_UNKNOWN equations per kernel weight
     (None: not even the block alone, or a block wider than MAX_SUPPORT_PX)."""
-    for halo in range(min(ratio, (MAX_SUPPORT_PX - ratio) // 2), -1, -1):
+    for halo in range(_widest_halo(ratio), -1, -1):
         margin = 2 * -(-halo // ratio)  # low-res pixels whose patch leaves the image
         patches = max(0, lowres_shape[0] - margin) * max(0, lowres_shape[1] - margin)
         if patches * n_bands >= EQUATIONS_PER_UNKNOWN * (ratio + 2 * halo) ** 2:
@@ -112,8 +118,7 @@ class PsfEstimator:
         if int(ratio) != ratio or ratio < 2:
             raise ValueError(f"the ratio must be a whole number >= 2, not {ratio!r}")
         self.ratio = int(ratio)
-        widest = max(0, (MAX_SUPPORT_PX - self.ratio) // 2)
-        self.halo_px = min(self.ratio, widest) if halo_px is None else int(halo_px)
+        self.halo_px = max(0, _widest_halo(self.ratio)) if halo_px is None else int(halo_px)
         if self.halo_px < 0:
             raise ValueError(f"the halo must be >= 0 pixels, not {halo_px!r}")
         size = (self.ratio + 2 * self.halo_px) ** 2
