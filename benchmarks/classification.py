@@ -30,6 +30,10 @@ default 5; 4K latent values each, except the Gaussian: 3K):
                   constant learning rate, no brightness), components sorted by centre
   phism_fixed     PhismEncoder(n_components=K, fixed=True)
   phism_gaussian  PhismEncoder(n_components=K, basis="gaussian")
+  phism_network_order  phism's encoder (the same fit), its components left in the network's
+                  slot order instead of sorted by centre
+  phism_paper_width  phism with the paper's hidden widths, 512-1024-512-256
+  phism_half_width   phism with half of them, 256-512-256-128
 
     python benchmarks/classification.py
     python benchmarks/classification.py --datasets indian_pines --seeds 2 --epochs 10
@@ -52,6 +56,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
+import torch
 from common import data_root, fmt, machine, write_results
 from scipy import stats
 
@@ -62,6 +67,7 @@ from phism_cli.io.features import SpectraFeatures
 from phism_cli.io.labels import LabelRaster
 from phism_cli.io.scene_formats import open_scene
 from phism_cli.model import PhismEncoder
+from phism_cli.model.estimator import sort_components
 from phism_cli.pipeline.labelled import LabelledPixels, collect_labelled_pixels
 from phism_cli.pixels import valid_mask
 
@@ -75,6 +81,9 @@ METHODS = {
     "phism_before": "PhISM before issue 10 (paper training)",
     "phism_fixed": "PhISM fixed",
     "phism_gaussian": "PhISM, Gaussian",
+    "phism_network_order": "PhISM, network order (not sorted)",
+    "phism_paper_width": "PhISM, hidden 512-1024-512-256",
+    "phism_half_width": "PhISM, hidden 256-512-256-128",
 }
 
 # The paper's Table I (Indian Pines, Nalepa et al.'s folds, OA / AA %) and its low-label AA
@@ -152,7 +161,9 @@ def fit_features(method: str, valid: np.ndarray, wavelength_nm: np.ndarray | Non
                 "phism": {}, "phism_fixed": {"fixed": True},
                 "phism_before": {"amplitudes": "encoder", "brightness": False,
                                  "lr_schedule": "constant"},
-                "phism_gaussian": {"basis": "gaussian"}}[method]
+                "phism_gaussian": {"basis": "gaussian"},
+                "phism_paper_width": {"hidden": (512, 1024, 512, 256)},
+                "phism_half_width": {"hidden": (256, 512, 256, 128)}}[method]
     encoder = PhismEncoder(n_components=args.components, epochs=args.epochs,
                            patience=args.patience, seed=seed, device="cpu", **settings)
     rng = np.random.default_rng(seed)
@@ -164,7 +175,28 @@ def fit_features(method: str, valid: np.ndarray, wavelength_nm: np.ndarray | Non
                      "best_epoch": t.best_epoch, "val_psnr_db": t.val_psnr_db}
 
 
+# Methods that reuse another method's fitted encoder (same seed), transformed differently.
+FITTED_AS = {"phism_network_order": "phism"}
+
+
+def latent_in_order(encoder: PhismEncoder, pixels: np.ndarray, sort: bool) -> np.ndarray:
+    """PhISM's latent from the trained (unfolded) network, its components sorted by centre
+    or in the network's slot order: the one difference between the two feature sets."""
+    model = encoder.model_.eval()
+    with torch.no_grad():
+        params, brightness = model.encode(torch.as_tensor(encoder.scaler_.transform(pixels)))
+        if sort:
+            params = sort_components(params, model.basis.position_index)
+        latent = model.basis.to_physical(params, encoder.axis_.minimum, encoder.axis_.span)
+        latent = latent.reshape(len(pixels), -1)
+        if brightness is not None:
+            latent = torch.cat((latent, brightness[:, None]), dim=1)
+    return latent.numpy()
+
+
 def transform(method: str, model: object, pixels: np.ndarray) -> np.ndarray:
+    if method == "phism_network_order":
+        return latent_in_order(model, pixels, sort=False)
     if method == "raw":
         return pixels
     if method == "pca":
@@ -384,8 +416,12 @@ def main(argv: list[str] | None = None) -> int:
                                    "classes": classes}
         features: dict[tuple[str, int], np.ndarray] = {}
         for seed in range(args.seeds):
+            fitted: dict[str, tuple[object, dict]] = {}
             for method in args.methods:
-                model, record = fit_features(method, valid, wavelength_nm, seed, args)
+                fit_as = FITTED_AS.get(method, method)
+                if fit_as not in fitted:
+                    fitted[fit_as] = fit_features(fit_as, valid, wavelength_nm, seed, args)
+                model, record = fitted[fit_as][0], dict(fitted[fit_as][1])
                 start = time.perf_counter()
                 features[method, seed] = transform(method, model, labelled.features)
                 record["transform_seconds"] = time.perf_counter() - start

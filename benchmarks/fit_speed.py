@@ -2,12 +2,12 @@
 
 `PhismEncoder.fit` on the pixels `fit-encoder` would train on, side by side in one run:
 
-- before: 50 epochs of whole passes over the training pixels (patience 5), the default until
-  the step budget (`max_steps=None`);
-- default: the same with the default step budget (`--max-steps`), which only binds where
-  the whole passes would take more steps;
-- small: a half-width network (256-512-256-128) under a smaller budget: what it takes to come
-  near a minute for 100,000 pixels on two cores.
+- before: the paper's network widths (512-1024-512-256), 50 epochs of whole passes over the
+  training pixels (patience 5): the default until the step budget (`max_steps=None`);
+- paper width, 3000 steps: the default of the last release (step budget 3000);
+- default: the library's defaults (half the paper's widths, `DEFAULT_MAX_STEPS`), which only
+  bind where the whole passes would take more steps;
+- default, 3000 steps: the same network under a larger budget.
 
 Data: Indian Pines (21,025 pixels), the 18 EnMAP Potsdam tiles (18,432 pixels), and 100,000
 synthetic spectra mixed from Indian Pines pixels (two random pixels, a uniform weight, noise
@@ -43,12 +43,15 @@ from common import (  # noqa: E402
 )
 
 from phism_cli.model.estimator import DEFAULT_MAX_STEPS, PhismEncoder  # noqa: E402
+from phism_cli.model.network import PAPER_HIDDEN  # noqa: E402
 
 DEFAULT_OUT = Path(__file__).resolve().parent / "results" / "fit_speed.md"
+PAPER = {"hidden": PAPER_HIDDEN}
 CONFIGS = {
-    "before": {"max_steps": None},
+    "before": {**PAPER, "max_steps": None},
+    "paper width, 3000 steps": {**PAPER, "max_steps": 3000},
     "default": {},
-    "small": {"hidden": (256, 512, 256, 128), "max_steps": 2000},
+    "default, 3000 steps": {"max_steps": 3000},
 }
 
 
@@ -81,7 +84,7 @@ def fit_once(pixels: np.ndarray, wavelength_nm: np.ndarray | None, settings: dic
 
 def markdown(report: dict) -> str:
     lines = [
-        "# Fitting speed: the step budget",
+        "# Fitting speed: network width and step budget",
         "",
         f"- Date: {report['date']}" + ("" if report.get("complete") else " (partial run)"),
         machine_line(report, report["threads"]),
@@ -113,6 +116,8 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--threads", type=int, default=2)
     parser.add_argument("--mixed-pixels", type=int, default=100_000)
     parser.add_argument("--configs", nargs="+", choices=list(CONFIGS), default=list(CONFIGS))
+    parser.add_argument("--datasets", nargs="+", help="names of the data sets to run "
+                        "(default: all)")
     parser.add_argument("--out", type=Path, default=DEFAULT_OUT)
     args = parser.parse_args(argv)
     t0 = time.perf_counter()
@@ -120,6 +125,8 @@ def main(argv: list[str] | None = None) -> int:
               "machine": machine(), "threads": args.threads,
               "default_max_steps": DEFAULT_MAX_STEPS, "datasets": {}}
     for name, (pixels, wavelength_nm) in datasets(data_root(), args.mixed_pixels).items():
+        if args.datasets and name not in args.datasets:
+            continue
         entry = report["datasets"][name] = {"pixels": len(pixels), "results": {}}
         for config in args.configs:
             r = fit_once(pixels, wavelength_nm, CONFIGS[config])

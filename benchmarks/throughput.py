@@ -374,7 +374,8 @@ def markdown(report: dict) -> str:
         "nm, linear mixtures of 8 smooth spectra plus noise, written just before encoding "
         "(read from the page cache: disk speed is not measured).",
         f"- Encoder: `phism fit-encoder` on the smallest scene, {s['components']} skew-normal "
-        f"components, {s['epochs']} epochs, --max-pixels {s['max_pixels']}, device cpu.",
+        f"components, {s['epochs']} epochs, --max-pixels {s['max_pixels']}, device cpu, "
+        f"hidden widths {s.get('hidden') or 'phism default'}.",
         f"- Encode: `phism encode SCENE -o OUT.zarr -m MODEL --json -q --device cpu "
         f"--batch-size {s['batch_size']}` (default tile size 256), PHISM_THREADS="
         f"{s['threads']}, a fresh process per run; overlapped = reading, encoding and writing "
@@ -485,6 +486,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--bands", type=int, default=200)
     parser.add_argument("--epochs", type=int, default=3, help="epochs for fit-encoder")
     parser.add_argument("--components", type=int, default=5)
+    parser.add_argument("--hidden", help="fit-encoder --hidden W1,W2,... (default: phism's)")
     parser.add_argument("--max-pixels", type=int, default=20000)
     parser.add_argument("--repeats", type=int, default=1, help="encode runs per scene")
     parser.add_argument("--serial", action="store_true",
@@ -513,7 +515,7 @@ def main(argv: list[str] | None = None) -> int:
                      "threads": args.threads, "batch_size": args.batch_size,
                      "int16_from": args.int16_from, "epochs": args.epochs,
                      "components": args.components, "max_pixels": args.max_pixels,
-                     "repeats": args.repeats, "serial": args.serial},
+                     "repeats": args.repeats, "serial": args.serial, "hidden": args.hidden},
         "runs": [], "complete": False,
     }
     tmp = Path(tempfile.mkdtemp(prefix="phism_throughput_", dir=args.tmp))
@@ -537,7 +539,8 @@ def main(argv: list[str] | None = None) -> int:
                 [*phism_command(), "fit-encoder", str(scenes[0][0]), "-o", str(path),
                  "--epochs", str(epochs), "--patience", str(epochs + 1), "--max-pixels",
                  str(args.max_pixels), "--components", str(args.components), "--device",
-                 "cpu", "--json", "-q"], tmp, f"fit{epochs}", env)
+                 "cpu", "--json", "-q", *(["--hidden", args.hidden] if args.hidden else [])],
+                tmp, f"fit{epochs}", env)
             if fit["returncode"] != 0:
                 sys.stderr.write(fit["stderr"])
                 raise SystemExit(f"phism fit-encoder failed with exit code {fit['returncode']}")

@@ -93,6 +93,8 @@ def build_encoder(**settings: Any) -> Encoder:
     from phism_cli.cli.options import ENCODER_BASES
 
     settings["n_components"] = settings.pop("components")
+    if settings.get("hidden", ...) is None:
+        del settings["hidden"]  # the library's default widths
     basis = settings.get("basis", "skewnormal")
     if basis not in ENCODER_BASES:
         raise PhismError(f"--basis {basis}: unknown; choose one of {', '.join(ENCODER_BASES)}")

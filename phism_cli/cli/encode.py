@@ -48,6 +48,7 @@ def encode(
     brightness: opt.Brightness = True,
     decoder: opt.Decoder = "basis",
     latent_dim: opt.LatentDim = None,
+    hidden: opt.Hidden = None,
     epochs: opt.Epochs = 50,
     max_steps: opt.MaxSteps = opt.DEFAULT_MAX_STEPS,
     patience: opt.Patience = 5,
@@ -112,7 +113,8 @@ def encode(
     cluster = None if not (workers or scheduler) else {
         "workers": workers, "scheduler": scheduler, "threads": configured_threads()}
     fit = {"components": components, "basis": basis, "decoder": decoder,
-           "brightness": brightness, "latent_dim": latent_dim, "epochs": epochs,
+           "brightness": brightness, "latent_dim": latent_dim, "hidden": hidden,
+           "epochs": epochs,
            "max_steps": max_steps, "patience": patience, "seed": seed, "device": device}
     printer = batch_opt.BatchPrinter(quiet, json_lines)
     run = BatchRun(flags.fail_fast, batch_opt.debug_mode(), on_result=printer)

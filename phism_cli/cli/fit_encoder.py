@@ -33,6 +33,7 @@ def fit_encoder(
     fixed: opt.Fixed = False,
     decoder: opt.Decoder = "basis",
     latent_dim: opt.LatentDim = None,
+    hidden: opt.Hidden = None,
     epochs: opt.Epochs = 50,
     max_steps: opt.MaxSteps = opt.DEFAULT_MAX_STEPS,
     patience: opt.Patience = 5,
@@ -67,7 +68,8 @@ def fit_encoder(
         opened = on_common_bands(opened, resample_bands)
         encoder = build_encoder(components=components, basis=basis, fixed=fixed,
                                 brightness=brightness,
-                                decoder=decoder, latent_dim=latent_dim, epochs=epochs,
+                                decoder=decoder, latent_dim=latent_dim, hidden=hidden,
+                                epochs=epochs,
                                 max_steps=max_steps,
                                 patience=patience, lr=learning_rate, batch_size=batch_size,
                                 seed=seed, device=device)

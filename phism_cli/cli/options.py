@@ -90,11 +90,30 @@ LatentDim = Annotated[int | None, typer.Option(
 Epochs = Annotated[int, typer.Option("--epochs", min=1, help="Maximum training epochs.")]
 # model.estimator.DEFAULT_MAX_STEPS, kept here so that the CLI starts without torch (a test
 # keeps the two equal).
-DEFAULT_MAX_STEPS = 3000
+DEFAULT_MAX_STEPS = 2000
 MaxSteps = Annotated[int, typer.Option(
     "--max-steps", min=1, help="Training steps in all, at most: a large sample trains for "
-    "this many batches instead of --epochs whole passes (0.2 dB of PSNR for a 2.7x faster "
-    "fit on 100,000 pixels).")]
+    "this many batches instead of --epochs whole passes.")]
+MAX_LAYERS, MAX_WIDTH = 8, 16384
+
+
+def _parse_widths(value: str | None) -> tuple[int, ...] | None:
+    if value is None:
+        return None
+    try:
+        widths = tuple(int(part) for part in value.split(","))
+    except ValueError:
+        widths = ()
+    if not 1 <= len(widths) <= MAX_LAYERS or not all(1 <= w <= MAX_WIDTH for w in widths):
+        raise typer.BadParameter(f"{value!r}: give 1 to {MAX_LAYERS} layer widths of 1 to "
+                                 f"{MAX_WIDTH} units, separated by commas (e.g. 256,512,256,128)")
+    return widths
+
+
+Hidden = Annotated[str | None, typer.Option(
+    "--hidden", callback=_parse_widths, metavar="W1,W2,...", help="Hidden layer widths of "
+    "the encoder network, comma-separated (default 256,512,256,128; the paper's is "
+    "512,1024,512,256).")]
 Patience = Annotated[int, typer.Option(
     "--patience", min=1, help="Epochs without validation improvement before stopping.")]
 Seed = Annotated[int, typer.Option(

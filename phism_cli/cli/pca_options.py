@@ -20,6 +20,9 @@ def pca_encoder(settings: dict[str, Any]) -> Encoder:
     if settings.get("decoder", "basis") != "basis":
         raise PhismError(f"--decoder {settings['decoder']} learns a decoder, and --basis pca "
                          "renders with its own loadings; drop one of the two")
+    if settings.get("hidden") is not None:
+        raise PhismError("--hidden sizes the layers of a trained encoder, and --basis pca "
+                         "has none (closed form); drop --hidden")
     if settings.get("latent_dim") is not None:
         raise PhismError("--latent-dim sizes the latent of --decoder mlp, and --basis pca "
                          "keeps --components/-k scores; drop --latent-dim")

@@ -28,7 +28,7 @@ from phism_cli.model.encoder_file import (
     read_encoder_metadata,
 )
 from phism_cli.model.estimator import DECODERS, LR_SCHEDULES, PhismEncoder, TrainingSummary
-from phism_cli.model.network import AMPLITUDE_MODES
+from phism_cli.model.network import AMPLITUDE_MODES, PAPER_HIDDEN
 from phism_cli.model.pca import PCA_DECODER, Encoder, PcaEncoder
 from phism_cli.model.renderer import LinearRenderer, check_renderer_metadata
 
@@ -196,7 +196,7 @@ _CONFIG_TYPES: dict[str, tuple[type, ...]] = {
 }
 # Models written before a setting existed computed what these values compute.
 _CONFIG_BEFORE = {"amplitudes": "encoder", "brightness": False, "lr_schedule": "constant",
-                  "max_steps": None}
+                  "max_steps": None, "hidden": list(PAPER_HIDDEN)}
 
 
 def _checked_config(config: Any, where: str) -> dict[str, Any]:

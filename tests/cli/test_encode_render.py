@@ -192,6 +192,24 @@ def test_indian_pines_mat(cli, tmp_path, shared_data) -> None:
     assert "spatial_ref" not in ds
 
 
+def test_fit_encoder_hidden_widths_are_the_models(cli, tmp_path) -> None:
+    model = tmp_path / "m.safetensors"
+    result = cli("fit-encoder", SAMPLE_SCENE, "-o", model, "--hidden", "32,16", "--epochs", "2",
+                 "--max-pixels", "500", "-q")
+    assert result.code == 0, result.err
+    assert read_encoder_metadata(model)["config"]["hidden"] == [32, 16]
+    assert cli("encode", SAMPLE_SCENE, "-o", tmp_path / "l.zarr", "-m", model, "-q").code == 0
+
+
+@pytest.mark.parametrize("widths", ["", "32,,16", "32,x", "0,16", "16384,16385",
+                                    "1,2,3,4,5,6,7,8,9", "-4"])
+def test_fit_encoder_refuses_bad_hidden_widths(cli, tmp_path, widths) -> None:
+    model = tmp_path / "m.safetensors"
+    result = cli("fit-encoder", SAMPLE_SCENE, "-o", model, f"--hidden={widths}")
+    assert result.code == 2 and "--hidden" in result.err and "layer widths" in result.err
+    assert not model.exists()
+
+
 def test_conventional_autoencoder_encodes_and_renders_with_its_model(cli, tmp_path) -> None:
     model = tmp_path / "ae.safetensors"
     result = cli("fit-encoder", SAMPLE_SCENE, "-o", model, "--decoder", "mlp", "--latent-dim",

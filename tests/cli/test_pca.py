@@ -144,6 +144,7 @@ def test_train_head_and_predict_on_pca_latents(cli, tmp_path, scene, labels,
     (["--fixed"], "--fixed"),
     (["--decoder", "mlp"], "--decoder mlp"),
     (["--latent-dim", 4], "--latent-dim"),
+    (["--hidden", "16,8"], "--hidden"),
     (["--no-brightness"], "--no-brightness"),
 ])
 def test_fit_encoder_refusals(cli, tmp_path, scene, args, says) -> None:

@@ -3,7 +3,12 @@ import pytest
 import torch
 from scipy.stats import norm, skewnorm
 
-from phism_cli.forward.bases import GaussianBasis, SkewNormalBasis, make_basis
+from phism_cli.forward.bases import (
+    GaussianBasis,
+    SkewNormalBasis,
+    make_basis,
+    skew_normal_density,
+)
 from phism_cli.forward.basis_registry import REGISTERED
 
 X = torch.linspace(0.0, 1.0, 101)
@@ -26,6 +31,47 @@ def test_alpha_zero_is_a_gaussian() -> None:
     np.testing.assert_allclose(got, 2.0 * norm.pdf(X.numpy(), 0.4, 0.1), rtol=1e-4, atol=1e-5)
     gauss = GaussianBasis().render(_params((0.4, 0.1, 2.0)), X)[0].numpy()
     np.testing.assert_allclose(gauss, got, rtol=1e-4, atol=1e-5)
+
+
+def _density_by_autograd(mu: torch.Tensor, sigma: torch.Tensor, alpha: torch.Tensor,
+                         x: torch.Tensor) -> torch.Tensor:
+    z = (x - mu) / sigma
+    return 2.0 / sigma * torch.exp(-0.5 * z * z) / np.sqrt(2 * np.pi) * torch.special.ndtr(
+        alpha * z)
+
+
+def test_skew_normal_gradient_is_the_formula_s_gradient() -> None:
+    generator = torch.Generator().manual_seed(1)
+    shape = (7, 4, 1)
+    mu = torch.rand(shape, generator=generator, dtype=torch.float64)
+    sigma = 0.002 + 0.4 * torch.rand(shape, generator=generator, dtype=torch.float64)
+    alpha = 10 * (2 * torch.rand(shape, generator=generator, dtype=torch.float64) - 1)
+    alpha[0] = 0.0
+    x = torch.linspace(0.0, 1.0, 37, dtype=torch.float64)
+    upstream = torch.randn(7, 4, 37, generator=generator, dtype=torch.float64)
+    grads = []
+    for density in (skew_normal_density, _density_by_autograd):
+        inputs = [t.clone().requires_grad_() for t in (mu, sigma, alpha)]
+        value = density(*inputs, x)
+        grads.append((value, *torch.autograd.grad(value, inputs, upstream)))
+    for ours, reference in zip(*grads, strict=True):
+        torch.testing.assert_close(ours, reference, rtol=1e-9, atol=1e-9)
+
+
+def test_skew_normal_gradient_sums_over_broadcast_inputs() -> None:
+    mu = torch.tensor([0.4], dtype=torch.float64, requires_grad=True)
+    sigma = torch.full((3, 1), 0.1, dtype=torch.float64, requires_grad=True)
+    alpha = torch.tensor([2.0], dtype=torch.float64, requires_grad=True)
+    x = torch.linspace(0.0, 1.0, 11, dtype=torch.float64)
+    assert torch.autograd.gradcheck(skew_normal_density, (mu, sigma, alpha, x))
+
+
+def test_skew_normal_refuses_a_second_derivative() -> None:
+    mu = torch.tensor([[0.4]], requires_grad=True)
+    value = skew_normal_density(mu, torch.tensor([[0.1]]), torch.tensor([[1.0]]), X).sum()
+    (grad,) = torch.autograd.grad(value, mu, create_graph=True)
+    with pytest.raises(RuntimeError, match="grad"):  # an error, not a silently wrong value
+        torch.autograd.grad(grad.sum(), mu)
 
 
 @pytest.mark.parametrize("name", ["skewnormal", "gaussian"])

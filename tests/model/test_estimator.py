@@ -171,6 +171,13 @@ def test_step_budget_must_be_positive_and_old_models_have_none() -> None:
         _checked_config({"max_steps": -3}, "m.safetensors")
 
 
+def test_a_model_without_its_widths_has_the_papers_and_new_ones_are_stored() -> None:
+    from phism_cli.model.checkpoint import _checked_config
+
+    assert _checked_config({"n_components": 3}, "m")["hidden"] == [512, 1024, 512, 256]
+    assert PhismEncoder().get_params()["hidden"] == [256, 512, 256, 128]
+
+
 def test_fixed_shapes_with_solved_amplitudes_need_no_network(pixels) -> None:
     enc = _small(fixed=True, epochs=2).fit(pixels, wavelength_nm=WAVELENGTH_NM)
     assert enc.model_.encoder is None

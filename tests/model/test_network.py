@@ -2,10 +2,13 @@
 
 from __future__ import annotations
 
+import pytest
 import torch
 from torch import nn
 
+from phism_cli.forward.bases import make_basis
 from phism_cli.model.network import (
+    PhismAutoencoder,
     SerialLinear,
     StableBatchNorm1d,
     linear,
@@ -66,3 +69,27 @@ def test_serial_torch_restores_after_an_error() -> None:
     except RuntimeError:
         pass
     assert torch.get_num_threads() == threads
+
+
+@pytest.mark.parametrize(("basis", "brightness"), [("skewnormal", True), ("skewnormal", False),
+                                                   ("gaussian", True)])
+def test_training_forward_is_the_render_of_the_solved_components(basis: str,
+                                                                 brightness: bool) -> None:
+    """forward sums the reconstruction from the amplitude solve's design matrix instead of
+    rendering again: same spectra and same gradients as render(encode(x))."""
+    torch.manual_seed(0)
+    model = PhismAutoencoder(30, make_basis(basis), 3, torch.linspace(0, 1, 30),
+                             hidden=(16, 8), brightness=brightness).double()
+    model.set_reference(torch.linspace(1.0, 2.0, 30))
+    x = torch.randn(12, 30, dtype=torch.float64)
+    spectra = []
+    grads = []
+    for run in (model, lambda x: model.render(*model.encode(x))):
+        model.zero_grad()
+        out = run(x)
+        out.square().sum().backward()
+        spectra.append(out.detach())
+        grads.append([p.grad.clone() for p in model.parameters()])
+    torch.testing.assert_close(spectra[0], spectra[1])
+    for ours, reference in zip(*grads, strict=True):
+        torch.testing.assert_close(ours, reference)
