@@ -67,7 +67,6 @@ from phism_cli.io.features import SpectraFeatures
 from phism_cli.io.labels import LabelRaster
 from phism_cli.io.scene_formats import open_scene
 from phism_cli.model import PhismEncoder
-from phism_cli.model.estimator import sort_components
 from phism_cli.pipeline.labelled import LabelledPixels, collect_labelled_pixels
 from phism_cli.pixels import valid_mask
 
@@ -182,16 +181,9 @@ FITTED_AS = {"phism_network_order": "phism"}
 def latent_in_order(encoder: PhismEncoder, pixels: np.ndarray, sort: bool) -> np.ndarray:
     """PhISM's latent from the trained (unfolded) network, its components sorted by centre
     or in the network's slot order: the one difference between the two feature sets."""
-    model = encoder.model_.eval()
     with torch.no_grad():
-        params, brightness = model.encode(torch.as_tensor(encoder.scaler_.transform(pixels)))
-        if sort:
-            params = sort_components(params, model.basis.position_index)
-        latent = model.basis.to_physical(params, encoder.axis_.minimum, encoder.axis_.span)
-        latent = latent.reshape(len(pixels), -1)
-        if brightness is not None:
-            latent = torch.cat((latent, brightness[:, None]), dim=1)
-    return latent.numpy()
+        scaled = torch.as_tensor(encoder.scaler_.transform(pixels))
+        return encoder._physical_latent(encoder.model_.eval(), scaled, sort=sort).numpy()
 
 
 def transform(method: str, model: object, pixels: np.ndarray) -> np.ndarray:

@@ -206,13 +206,14 @@ class _SkewNormalDensity(torch.autograd.Function):
         z = (x - mu) / sigma
         scaled_pdf = 2.0 / sigma * _normal_pdf(z)
         density = scaled_pdf * torch.special.ndtr(alpha * z)
-        ctx.save_for_backward(mu, sigma, alpha, z, scaled_pdf, density)
+        ctx.mu_shape = mu.shape
+        ctx.save_for_backward(sigma, alpha, z, scaled_pdf, density)
         return density
 
     @staticmethod
     @once_differentiable
     def backward(ctx: Any, grad: Tensor) -> tuple[Tensor | None, ...]:
-        mu, sigma, alpha, z, scaled_pdf, density = ctx.saved_tensors
+        sigma, alpha, z, scaled_pdf, density = ctx.saved_tensors
         alpha_z = alpha * z
         g = scaled_pdf * _normal_pdf(alpha_z)
         grad_f, grad_g = grad * density, grad * g
@@ -224,7 +225,7 @@ class _SkewNormalDensity(torch.autograd.Function):
         sum_gz = (grad_g * z).sum(dim=-1, keepdim=True)
         d_mu = (sum_fz - alpha * sum_g) / sigma
         d_sigma = (sum_fzz - sum_f - alpha * sum_gz) / sigma
-        return (d_mu.sum_to_size(mu.shape) if ctx.needs_input_grad[0] else None,
+        return (d_mu.sum_to_size(ctx.mu_shape) if ctx.needs_input_grad[0] else None,
                 d_sigma.sum_to_size(sigma.shape) if ctx.needs_input_grad[1] else None,
                 sum_gz.sum_to_size(alpha.shape) if ctx.needs_input_grad[2] else None,
                 None)

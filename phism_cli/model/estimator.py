@@ -510,9 +510,10 @@ class PhismEncoder(FittedAxisMixin):
             out[start:start + batch_size] = encode(batch).cpu().numpy()
         return out
 
-    def _physical_latent(self, model: PhismAutoencoder, scaled: torch.Tensor) -> torch.Tensor:
+    def _physical_latent(self, model: PhismAutoencoder, scaled: torch.Tensor,
+                         sort: bool = True) -> torch.Tensor:
         params, brightness = model.encode(scaled)
-        if model.solve:  # older models keep the slot order their heads were trained on
+        if sort and model.solve:  # older models keep the slot order their heads were trained on
             params = sort_components(params, model.basis.position_index)
         latent = model.basis.to_physical(params, self.axis_.minimum, self.axis_.span)
         latent = latent.reshape(scaled.shape[0], -1)
