@@ -10,7 +10,8 @@ of that forward model give the high-resolution abundances from the multispectral
   abundances, whose covariance is measured one level coarser (the low-res abundances
   against themselves averaged over ratio x ratio blocks and upsampled back). The update is
   linear, so it is one (K x M) gain matrix for the whole scene; what NMF does not explain in
-  the low-resolution cube is added back upsampled.
+  the low-resolution cube is added back upsampled, its sensor noise shrunk first
+  (`spatially_coherent_part`).
 * `SpectraMorph` (amortised; the paper's): a one-hidden-layer MLP trained self-supervised
   on the low-resolution grid (input: S applied to a low-res pixel; target: that pixel; L1
   loss through the mixing), optionally predicting the correction to the prior's abundances.
@@ -41,7 +42,7 @@ if TYPE_CHECKING:
     from phism_cli.forward.response import SpectralResponse
 
 __all__ = ["FUSION_METHODS", "FusionModel", "MapFusion", "NmfUnmixing", "SpectraMorph",
-           "fusion_model", "radiometric_gain"]
+           "fusion_model", "radiometric_gain", "spatially_coherent_part"]
 
 
 @contextlib.contextmanager
@@ -132,7 +133,7 @@ class FusionModel:
         if self.uses_detail:
             detail = np.full(lowres.shape, np.nan, dtype=np.float32)
             detail[valid] = pixels - self.mix(abundances[valid])
-            self.lowres_detail_ = detail
+            self.lowres_detail_, self.detail_gains_ = spatially_coherent_part(detail)
         coarse = block_mean(abundances, ratio, ignore_nan=True)
         coarse_prior = upsample_bilinear(coarse, ratio, (0, valid.shape[0]),
                                          (0, valid.shape[1]))[valid].astype(np.float64)
@@ -345,6 +346,35 @@ def radiometric_gain(lowres: np.ndarray, msi_lowres: np.ndarray,
     measured = np.asarray(msi_lowres[both], dtype=np.float64).mean(axis=0)
     usable = (measured != 0) & (np.sign(measured) == np.sign(seen))
     return np.where(usable, seen / np.where(usable, measured, 1.0), 1.0)
+
+
+def spatially_coherent_part(cube: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """`cube` (h, w, C; NaN where invalid) with each principal component (uncentred, over
+    the valid pixels) scaled by its image's lag-1 spatial autocorrelation clipped to [0, 1],
+    and those gains (C,), largest component first.
+
+    For a component made of a smooth image plus white noise the lag-1 autocorrelation is the
+    signal's share of its power, the Wiener gain, so this keeps what varies smoothly across
+    pixels (detail worth upsampling) and shrinks the sensor noise, which upsampling would
+    otherwise copy into every fine pixel. A cube with no two valid neighbours is returned
+    as it is (gains of 1)."""
+    valid = valid_mask(cube)
+    filled = np.where(valid[..., None], cube, 0.0).astype(np.float64)
+    pixels = filled[valid]
+    _, vectors = np.linalg.eigh(pixels.T @ pixels)
+    vectors = vectors[:, ::-1]  # largest first
+    scores = filled @ vectors
+    pairs = [(scores[1:], scores[:-1], valid[1:] & valid[:-1]),
+             (scores[:, 1:], scores[:, :-1], valid[:, 1:] & valid[:, :-1])]
+    products, powers = np.zeros(scores.shape[-1]), np.zeros(scores.shape[-1])
+    for a, b, both in pairs:
+        products += (a[both] * b[both]).sum(axis=0)
+        powers += np.sqrt((a[both] ** 2).sum(axis=0) * (b[both] ** 2).sum(axis=0))
+    if not any(both.any() for _, _, both in pairs):
+        return cube, np.ones(scores.shape[-1])
+    gains = np.clip(products / np.where(powers > 0, powers, 1.0), 0.0, 1.0)
+    kept = (scores * gains) @ vectors.T
+    return np.where(valid[..., None], kept, np.nan).astype(cube.dtype), gains
 
 
 def _subset(values: np.ndarray, count: int, rng: np.random.Generator) -> np.ndarray:

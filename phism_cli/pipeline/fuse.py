@@ -300,7 +300,8 @@ def abundance_spec(hsi: Scene, grid: FusionGrid, model: FusionModel, tile_size: 
                   "note": "the fused spectrum of a pixel is the sum over endmembers of its "
                           "abundance times the endmember's spectrum" + (
                               ", plus what NMF leaves unexplained in the low-resolution "
-                              "cube, upsampled" if model.uses_detail else "")},
+                              "cube, its spatially incoherent part (noise) shrunk, upsampled"
+                              if model.uses_detail else "")},
     )
 
 

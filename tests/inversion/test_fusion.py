@@ -16,6 +16,7 @@ from phism_cli.inversion.fusion import (
     NmfUnmixing,
     SpectraMorph,
     fusion_model,
+    spatially_coherent_part,
 )
 from phism_cli.pipeline.degrade import spatial_degrade
 from phism_cli.pipeline.quality import FusionQuality
@@ -162,3 +163,59 @@ def test_method_names_match_the_command_line():
     assert tuple(METHOD_NAMES) == FUSION_METHODS
     with pytest.raises(PhismError, match="unknown"):
         fusion_model("cnmf")
+
+
+def smooth_cube_with_noise(seed: int = 0) -> tuple[np.ndarray, np.ndarray]:
+    """A rank-3 cube of smooth images (40 x 30 x 50) and the same plus white noise."""
+    rng = np.random.default_rng(seed)
+    rows, cols = np.mgrid[0:40, 0:30] / 10.0
+    images = np.stack([np.sin(rows) * np.cos(cols), np.cos(0.7 * rows + 0.3 * cols),
+                       np.sin(0.5 * cols) + 0.2 * rows], axis=-1)
+    spectra = rng.normal(size=(3, 50))
+    clean = images @ spectra
+    noisy = clean + 0.3 * rng.normal(size=clean.shape)
+    return clean.astype(np.float32), noisy.astype(np.float32)
+
+
+def test_spatially_coherent_part_keeps_smooth_images_and_shrinks_white_noise():
+    clean, noisy = smooth_cube_with_noise()
+    kept, gains = spatially_coherent_part(noisy)
+    before = np.sqrt(np.mean((noisy - clean) ** 2))
+    after = np.sqrt(np.mean((kept - clean) ** 2))
+    assert after < 0.3 * before
+    assert gains.shape == (50,)
+    assert (gains[:3] > 0.9).all()  # the three smooth components pass
+    assert np.median(gains[3:]) < 0.1  # pure-noise components are shrunk
+
+
+def test_spatially_coherent_part_leaves_invalid_pixels_invalid():
+    clean, noisy = smooth_cube_with_noise()
+    noisy[5, 7] = np.nan
+    noisy[:, 0] = np.nan
+    kept, _ = spatially_coherent_part(noisy)
+    assert np.isnan(kept[5, 7]).all() and np.isnan(kept[:, 0]).all()
+    valid = ~np.isnan(noisy).any(axis=-1)
+    assert np.isfinite(kept[valid]).all()
+    assert np.sqrt(np.mean((kept[valid] - clean[valid]) ** 2)) < \
+        0.3 * np.sqrt(np.mean((noisy[valid] - clean[valid]) ** 2))
+
+
+def test_spatially_coherent_part_without_neighbours_returns_the_cube():
+    cube = np.full((3, 3, 4), np.nan, dtype=np.float32)
+    cube[0, 0] = [1, 2, 3, 4]
+    cube[2, 2] = [4, 3, 2, 1]
+    kept, gains = spatially_coherent_part(cube)
+    np.testing.assert_array_equal(kept, cube)
+    np.testing.assert_array_equal(gains, 1.0)
+
+
+def test_map_fusion_detail_is_denoised_before_upsampling():
+    cube, _, _ = synthetic_scene()
+    lowres, msi, response = wald_pair(cube)
+    rng = np.random.default_rng(1)
+    noisy = lowres + 0.01 * rng.normal(size=lowres.shape).astype(np.float32)
+    model = MapFusion(n_endmembers=3).fit(noisy, response, RATIO)
+    raw = noisy - model.mix(model.lowres_abundances_.reshape(-1, 3)).reshape(noisy.shape)
+    assert np.abs(model.lowres_detail_).mean() < 0.5 * np.abs(raw).mean()
+    assert psnr(cube, fuse(model, msi)) > psnr(cube, upsample_bilinear(
+        noisy, RATIO, (0, cube.shape[0]), (0, cube.shape[1])))
