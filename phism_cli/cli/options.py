@@ -156,3 +156,24 @@ def geotiff_options(creation_options: list[str] | None, cog: bool,
         named = next((o for o in outputs if o is not None), Path("the output"))
         probe_creation_options(parsed, cog, str(named))
     return {"creation_options": parsed, "cog": cog}
+
+
+def low_high(value: str | None) -> str | None:
+    """Typer callback: `value` must be LOW:HIGH, two numbers with LOW below HIGH."""
+    if value is None:
+        return None
+    try:
+        low, high = (float(p) for p in value.split(":"))
+    except ValueError:
+        raise typer.BadParameter(f"{value!r}: give LOW:HIGH, two numbers") from None
+    if not low < high:
+        raise typer.BadParameter(f"{value!r}: LOW must be below HIGH")
+    return value
+
+
+def range_of(value: str | None) -> tuple[float, float] | None:
+    """(LOW, HIGH) of a `low_high` value (None stays None)."""
+    if value is None:
+        return None
+    low, high = (float(p) for p in value.split(":"))
+    return low, high

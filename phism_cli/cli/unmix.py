@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import time
+from collections.abc import Callable
 from pathlib import Path
 from typing import TYPE_CHECKING, Annotated, Any
 
@@ -22,24 +23,6 @@ if TYPE_CHECKING:
 METHOD_NAMES = ("fcls", "abs", "net", "hybrid")
 FORM_NAMES = ("anchored", "rendered")
 SUM_TO_ONE_NAMES = ("scaled", "strict")
-
-
-def _parse_range(value: str) -> str:
-    parts = value.split(":")
-    try:
-        low, high = (float(p) for p in parts)
-    except ValueError:
-        raise typer.BadParameter(f"{value!r}: give LOW:HIGH, two numbers") from None
-    if not low < high:
-        raise typer.BadParameter(f"{value!r}: LOW must be below HIGH")
-    return value
-
-
-def range_of(value: str | None) -> tuple[float, float] | None:
-    if value is None:
-        return None
-    low, high = (float(p) for p in value.split(":"))
-    return low, high
 
 
 @with_scene_options
@@ -84,7 +67,7 @@ def unmix(
         "spectrum plus the model's change) or rendered (the model's spectrum alone).")]
     = "rendered",
     axis_range: Annotated[str | None, typer.Option(
-        "--axis-range", metavar="LOW:HIGH", callback=lambda v: v and _parse_range(v),
+        "--axis-range", metavar="LOW:HIGH", callback=opt.low_high,
         help="Use only bands with LOW <= position <= HIGH, in the input's axis unit (nm for "
         "scenes).")] = None,
     params_out: Annotated[Path | None, typer.Option(
@@ -100,6 +83,9 @@ def unmix(
     net_steps: Annotated[int, typer.Option(
         "--net-steps", min=1, help="net/hybrid: training batches of rendered mixtures.")]
     = 3000,
+    adapt_steps: Annotated[int, typer.Option(
+        "--adapt-steps", min=0, help="net/hybrid: then steps of self-supervised adaptation "
+        "to the input's spectra (up to 20,000 of a scene's pixels); 0: none.")] = 1000,
     plot: Annotated[Path | None, typer.Option(
         "--plot", help="PNG of the library and the abundance maps (scenes).")] = None,
     seed: opt.Seed = 0,
@@ -147,12 +133,13 @@ def unmix(
     minerals = None if dispersion is None else read_dispersion_file(dispersion)
     unmixer = Unmixer(method, epochs=epochs, steps=steps, lr=learning_rate,
                       net_steps=net_steps, seed=seed, device=torch_device,
-                      sum_to_one=sum_to_one, shade=shade)
+                      sum_to_one=sum_to_one, shade=shade, adapt_steps=adapt_steps)
     inputs = [library, names, dispersion, input_names]
 
-    def prepare(axis: Any, unit: str) -> MixingSetup:
+    def prepare(axis: Any, unit: str, sample: Callable[[], Any]) -> MixingSetup:
         return files.fit_mixing(unmixer, lib, axis, unit, str(source), minerals, dispersion,
-                                form, range_of(axis_range), lambda text: say(text, quiet))
+                                form, opt.range_of(axis_range), lambda text: say(text, quiet),
+                                sample)
 
     if table_input:
         table = files.read_input_table(source, input_names, axis_unit)
@@ -160,7 +147,7 @@ def unmix(
             abundances_out = out.add(output, recognise=is_unmix_csv)
             params_file = None if params_out is None else \
                 out.add(params_out, recognise=is_unmix_csv)
-            setup = prepare(table.axis, table.axis_unit)
+            setup = prepare(table.axis, table.axis_unit, lambda: table.spectra)
             work_start = time.perf_counter()
             summary = files.unmix_table_to_csv(table, unmixer, setup, abundances_out.tmp,
                                                params_file and params_file.tmp)
@@ -173,7 +160,8 @@ def unmix(
             plot_out = None if plot is None else reserve_plot(out, plot)
             params_file = None if params_out is None else \
                 out.add(params_out, recognise=is_unmix_csv)
-            setup = prepare(files.scene_wavelengths(src), "wavelength_nm")
+            setup = prepare(files.scene_wavelengths(src), "wavelength_nm",
+                            files.scene_sampler(src, seed, tile_size))
             work_start = time.perf_counter()
             with progress_bar(quiet) as progress:
                 task = progress.add_task("unmixing", total=src.height * src.width)
@@ -191,6 +179,7 @@ def unmix(
         emit_json({
             "output": str(output), "input": str(source), "library": str(library),
             "method": method, "sum_to_one": sum_to_one, "shade": shade,
+            "adapt_steps": adapt_steps if unmixer.network_ is not None else 0,
             "endmember_form": form, **summary,
             "endmembers": lib.names, "matches": setup.matches,
             "bands_used": int(setup.bands.sum()), "notes": setup.notes,

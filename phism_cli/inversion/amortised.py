@@ -6,6 +6,11 @@ from a bank of variants rendered at random parameters within its bounds, plus Ga
 at a random level, optionally scaled by a random brightness factor (log-uniform in
 `brightness`) that the abundances ignore. The network maps a spectrum to abundances on the
 simplex (softmax).
+
+`adapt` then fine-tunes it on the spectra it will unmix, self-supervised through the mixing
+model (no abundances needed): the loss is the spectra's misfit by the mixtures of the
+predicted abundances, so the network moves from the library's idealised mixtures towards the
+scene's own, as FCLS would fit them, but with one smooth map shared by all spectra.
 """
 
 from __future__ import annotations
@@ -75,6 +80,38 @@ class InverseRenderingNet:
             optimiser.step()
             schedule.step()
             self.history_.append(float(loss.detach()))
+        self.model_.eval()
+        return self
+
+    def adapt(self, spectra: np.ndarray | Tensor, endmembers: Tensor,
+              weights: np.ndarray | Tensor | None = None, steps: int = 1000,
+              lr: float = 3e-4, scaled: bool = True) -> InverseRenderingNet:
+        """Fine-tune on `spectra` (N, C; missing values filled, weight 0 in `weights`) by
+        minimising the weighted misfit of abundances @ `endmembers` (E, C); `scaled`: each
+        mixture first takes its best non-negative brightness factor (least squares), as
+        NNLS-then-normalise ignores brightness. The history is in `adapt_history_`."""
+        generator = torch.Generator().manual_seed(self.seed + 1)
+        data = torch.as_tensor(spectra, dtype=torch.float32)
+        mask = torch.ones_like(data) if weights is None else \
+            torch.as_tensor(weights, dtype=torch.float32)
+        basis = torch.as_tensor(endmembers, dtype=torch.float32, device=self.device)
+        optimiser = torch.optim.Adam(self.model_.parameters(), lr=lr)
+        self.model_.train()
+        self.adapt_history_: list[float] = []
+        for _ in range(steps):
+            rows = torch.randint(0, len(data), (min(self.batch_size, len(data)),),
+                                 generator=generator)
+            target, w = data[rows].to(self.device), mask[rows].to(self.device)
+            mixed = torch.softmax(self.model_(self._standardise(target)), dim=1) @ basis
+            if scaled:
+                gain = (w * target * mixed).sum(dim=1, keepdim=True) \
+                    / (w * mixed * mixed).sum(dim=1, keepdim=True).clamp(min=1e-12)
+                mixed = mixed * gain.clamp(min=0.0).detach()
+            loss = (w * (target - mixed) ** 2).sum(dim=1).mean()
+            optimiser.zero_grad(set_to_none=True)
+            loss.backward()
+            optimiser.step()
+            self.adapt_history_.append(float(loss.detach()))
         self.model_.eval()
         return self
 

@@ -9,23 +9,25 @@ from typing import Any
 import numpy as np
 
 from phism_cli.errors import PhismError, no_valid_pixels
-from phism_cli.inversion.unmixer import Unmixer
+from phism_cli.inversion.unmixer import ADAPT_PIXELS, Unmixer
 from phism_cli.io.rasters import RasterWriter
 from phism_cli.io.scene import Scene
 from phism_cli.io.spectral_tables import SpectralTable, read_names, read_spectral_table
 from phism_cli.io.unmix_tables import write_abundance_csv, write_params_csv
+from phism_cli.pipeline.sampling import sample_pixels
 from phism_cli.pipeline.unmix import (
     MixingSetup,
     abundance_spec,
     build_mixing,
     parameter_rows,
+    spectra_weights,
     unmix_scene,
     unmix_spectra,
 )
 
 __all__ = ["TABLE_SUFFIXES", "fit_mixing", "is_table_input", "output_kind_for",
            "read_input_table", "read_library",
-           "scene_wavelengths", "unmix_scene_to_raster", "unmix_table_to_csv"]
+           "scene_sampler", "scene_wavelengths", "unmix_scene_to_raster", "unmix_table_to_csv"]
 
 TABLE_SUFFIXES = (".csv", ".txt", ".tab", ".asc", ".sli", ".esl")
 
@@ -72,19 +74,32 @@ def read_library(path: Path, names: Path | None, axis_unit: str | None,
 
 def fit_mixing(unmixer: Unmixer, library: SpectralTable, axis: np.ndarray, axis_unit: str,
                input_name: str, minerals: Any, dispersion: Path | None, form: str,
-               axis_range: tuple[float, float] | None,
-               note: Callable[[str], None]) -> MixingSetup:
+               axis_range: tuple[float, float] | None, note: Callable[[str], None],
+               sample: Callable[[], np.ndarray] | None = None) -> MixingSetup:
     """The library on the input's axis as a mixing model, and `unmixer` fitted to it
-    (`note` hears what was resampled or left out, and of the network's training)."""
+    (`note` hears what was resampled or left out, and of the network's training).
+    `sample` draws input spectra (N, C on the input's axis) for a network to adapt to; it is
+    called only when a network is trained and adapted."""
     setup = build_mixing(library, axis, axis_unit, input_name, minerals, dispersion, form,
                          axis_range)
     for text in setup.notes:
         note(text)
+    values = weights = None
     if unmixer.uses_network(setup.mixing):
         note(f"training the inverse-rendering network on {unmixer.net_steps} batches of "
              "rendered mixtures")
-    unmixer.fit(setup.mixing)
+        drawn = None if sample is None or unmixer.adapt_steps == 0 else np.asarray(sample())
+        if drawn is not None and len(drawn):
+            values, weights = spectra_weights(drawn[:, setup.bands])
+            note(f"then adapting it to {len(values)} of the input's spectra "
+                 f"({unmixer.adapt_steps} steps)")
+    unmixer.fit(setup.mixing, values, weights)
     return setup
+
+
+def scene_sampler(src: Scene, seed: int, tile_size: int) -> Callable[[], np.ndarray]:
+    """Draws up to ADAPT_PIXELS of `src`'s valid pixels, uniformly, in one pass."""
+    return lambda: sample_pixels([src], ADAPT_PIXELS, seed, tile_size)
 
 
 def read_input_table(path: Path, names: Path | None, axis_unit: str | None) -> SpectralTable:

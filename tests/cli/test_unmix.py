@@ -322,3 +322,28 @@ def test_samson_with_extracted_endmembers_finds_the_reference_maps(cli, shared_d
     assert min(correlations) > 0.75, correlations
     rmse = np.sqrt(np.mean((estimate - reference[list(order)]) ** 2))
     assert rmse < 0.35
+
+
+def test_net_adapts_to_a_scene_sample_and_reports_it(cli, library, tmp_path) -> None:
+    rng = np.random.default_rng(2)
+    abundances = rng.dirichlet(np.ones(3), size=(20, 18))
+    cube = (0.3 * abundances @ endmembers()).astype(np.float32)  # darker than the library
+    scene = tmp_path / "scene.tif"
+    with rasterio.open(scene, "w", driver="GTiff", height=20, width=18, count=40,
+                       dtype="float32") as dst:
+        dst.write(cube.transpose(2, 0, 1))
+    wavelengths = ",".join(f"{w:.4f}" for w in WAVELENGTH_NM)
+    errors = {}
+    for steps in (0, 300):
+        output = tmp_path / f"adapt{steps}.tif"
+        result = cli("unmix", scene, "-l", library, "-o", output, "--method", "net",
+                     "--net-steps", 400, "--adapt-steps", steps, "--threads", 1, "--json",
+                     "--tile-size", 16, "--wavelengths", wavelengths)
+        assert result.code == 0, result.err
+        assert json.loads(result.out)["adapt_steps"] == steps
+        assert ("adapting it to 360 of the input's spectra (300 steps)" in result.err) == \
+            (steps > 0)
+        with rasterio.open(output) as ds:
+            values = ds.read()[:3].transpose(1, 2, 0)
+        errors[steps] = float(np.abs(values - abundances).mean())
+    assert errors[300] < 0.5 * errors[0]
