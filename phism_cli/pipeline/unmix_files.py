@@ -86,10 +86,12 @@ def fit_mixing(unmixer: Unmixer, library: SpectralTable, axis: np.ndarray, axis_
         note(text)
     values = weights = None
     if unmixer.uses_network(setup.mixing):
+        drawn = None if sample is None or unmixer.adapt_steps == 0 else np.asarray(sample())
+        if drawn is not None and not len(drawn):  # refused before the network trains
+            raise no_valid_pixels(input_name)
         note(f"training the inverse-rendering network on {unmixer.net_steps} batches of "
              "rendered mixtures")
-        drawn = None if sample is None or unmixer.adapt_steps == 0 else np.asarray(sample())
-        if drawn is not None and len(drawn):
+        if drawn is not None:
             values, weights = spectra_weights(drawn[:, setup.bands])
             note(f"then adapting it to {len(values)} of the input's spectra "
                  f"({unmixer.adapt_steps} steps)")

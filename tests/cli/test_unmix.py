@@ -347,3 +347,18 @@ def test_net_adapts_to_a_scene_sample_and_reports_it(cli, library, tmp_path) -> 
             values = ds.read()[:3].transpose(1, 2, 0)
         errors[steps] = float(np.abs(values - abundances).mean())
     assert errors[300] < 0.5 * errors[0]
+
+
+def test_net_on_a_scene_without_valid_pixels_is_refused_before_training(cli, library,
+                                                                         tmp_path) -> None:
+    scene = tmp_path / "empty.tif"
+    with rasterio.open(scene, "w", driver="GTiff", height=16, width=16, count=40,
+                       dtype="float32", nodata=-1.0) as dst:
+        dst.write(np.full((40, 16, 16), -1.0, dtype=np.float32))
+    output = tmp_path / "abundances.tif"
+    result = cli("unmix", scene, "-l", library, "-o", output, "--method", "net",
+                 "--net-steps", 100000, "--threads", 1,
+                 "--wavelengths", ",".join(f"{w:.4f}" for w in WAVELENGTH_NM))
+    assert result.code == 1 and not output.exists()
+    assert "no valid pixel" in result.err and "training" not in result.err
+    assert "Traceback" not in result.err
