@@ -359,22 +359,42 @@ def spatially_coherent_part(cube: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     otherwise copy into every fine pixel. A cube with no two valid neighbours is returned
     as it is (gains of 1)."""
     valid = valid_mask(cube)
-    filled = np.where(valid[..., None], cube, 0.0).astype(np.float64)
-    pixels = filled[valid]
-    _, vectors = np.linalg.eigh(pixels.T @ pixels)
+    n_bands = cube.shape[-1]
+    if not ((valid[1:] & valid[:-1]).any() or (valid[:, 1:] & valid[:, :-1]).any()):
+        return cube, np.ones(n_bands)
+    # float32 images, float64 sums row by row: the detail cube is the size of the low-res
+    # cube, so its copies are what this costs in memory.
+    scores = np.where(valid[..., None], cube, 0.0).astype(np.float32)
+    covariance = np.zeros((n_bands, n_bands))
+    for row in scores:
+        covariance += row.T.astype(np.float64) @ row
+    _, vectors = np.linalg.eigh(covariance)
     vectors = vectors[:, ::-1]  # largest first
-    scores = filled @ vectors
-    pairs = [(scores[1:], scores[:-1], valid[1:] & valid[:-1]),
-             (scores[:, 1:], scores[:, :-1], valid[:, 1:] & valid[:, :-1])]
-    products, powers = np.zeros(scores.shape[-1]), np.zeros(scores.shape[-1])
-    for a, b, both in pairs:
-        products += (a[both] * b[both]).sum(axis=0)
-        powers += np.sqrt((a[both] ** 2).sum(axis=0) * (b[both] ** 2).sum(axis=0))
-    if not any(both.any() for _, _, both in pairs):
-        return cube, np.ones(scores.shape[-1])
-    gains = np.clip(products / np.where(powers > 0, powers, 1.0), 0.0, 1.0)
-    kept = (scores * gains) @ vectors.T
-    return np.where(valid[..., None], kept, np.nan).astype(cube.dtype), gains
+    scores = scores @ vectors.astype(np.float32)
+    gains = np.clip(_lag_one_correlation(scores, valid), 0.0, 1.0)
+    scores *= gains.astype(np.float32)
+    kept = scores @ vectors.T.astype(np.float32)
+    kept[~valid] = np.nan
+    return kept.astype(cube.dtype, copy=False), gains
+
+
+def _lag_one_correlation(images: np.ndarray, valid: np.ndarray) -> np.ndarray:
+    """Per channel of `images` (h, w, K), the uncentred correlation of each valid pixel with
+    its valid lower and right neighbours (the two directions pooled)."""
+    n = images.shape[-1]
+    products, powers = np.zeros(n), np.zeros(n)
+    for axis in (0, 1):
+        sums = np.zeros((3, n))  # a*b, a*a, b*b
+        for i in range(images.shape[0] - (axis == 0)):
+            if axis == 0:
+                a, b, both = images[i + 1], images[i], valid[i + 1] & valid[i]
+            else:
+                a, b, both = images[i, 1:], images[i, :-1], valid[i, 1:] & valid[i, :-1]
+            a, b = a[both].astype(np.float64), b[both].astype(np.float64)
+            sums += [(a * b).sum(axis=0), (a * a).sum(axis=0), (b * b).sum(axis=0)]
+        products += sums[0]
+        powers += np.sqrt(sums[1] * sums[2])
+    return products / np.where(powers > 0, powers, 1.0)
 
 
 def _subset(values: np.ndarray, count: int, rng: np.random.Generator) -> np.ndarray:

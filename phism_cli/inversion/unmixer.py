@@ -39,8 +39,9 @@ SUM_TO_ONE = ("scaled", "strict")
 # The net's training mixtures are scaled by a factor log-uniform in this range under "scaled":
 # it sees brightness it must ignore, as NNLS-then-normalise does.
 NET_BRIGHTNESS = (0.5, 2.0)
-# Steps of self-supervised adaptation to the spectra being unmixed (net, hybrid): a few
-# seconds, taking the network from 12-18 % worse than FCLS on the Feely rocks to level.
+# Steps of self-supervised adaptation to the spectra being unmixed (net, hybrid): about a
+# second, taking the network from 11-32 % worse than FCLS of the same settings on the Feely
+# rocks to level with it.
 DEFAULT_ADAPT_STEPS = 1000
 ADAPT_PIXELS = 20_000  # at most this many of a scene's valid pixels to adapt on
 
