@@ -358,7 +358,7 @@ def spatially_coherent_part(cube: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     pixels (detail worth upsampling) and shrinks the sensor noise, which upsampling would
     otherwise copy into every fine pixel. A cube with no two valid neighbours is returned
     as it is (gains of 1)."""
-    valid = valid_mask(cube)
+    valid = np.isfinite(cube).all(axis=-1)  # a residual of exactly 0 is valid: not valid_mask
     n_bands = cube.shape[-1]
     if not ((valid[1:] & valid[:-1]).any() or (valid[:, 1:] & valid[:, :-1]).any()):
         return cube, np.ones(n_bands)

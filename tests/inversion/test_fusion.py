@@ -200,6 +200,13 @@ def test_spatially_coherent_part_leaves_invalid_pixels_invalid():
         0.3 * np.sqrt(np.mean((noisy[valid] - clean[valid]) ** 2))
 
 
+def test_spatially_coherent_part_keeps_a_residual_of_exactly_zero_valid():
+    _, noisy = smooth_cube_with_noise()
+    noisy[3, 4] = 0.0  # a pixel NMF fits exactly: a value, not nodata
+    kept, _ = spatially_coherent_part(noisy)
+    assert np.isfinite(kept).all()
+
+
 def test_spatially_coherent_part_without_neighbours_returns_the_cube():
     cube = np.full((3, 3, 4), np.nan, dtype=np.float32)
     cube[0, 0] = [1, 2, 3, 4]
