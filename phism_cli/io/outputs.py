@@ -175,9 +175,10 @@ class OutputLock:
     def _write_holder(self, fd: int) -> None:
         text = f"pid {os.getpid()} on {socket.gethostname()} since " \
                f"{time.strftime('%Y-%m-%d %H:%M:%S')}\n"
-        try:
-            os.ftruncate(fd, 0)
-            os.pwrite(fd, text.encode(), 0)
+        data = text.encode()
+        try:  # written before the rest is cut, so a reader never sees an empty file
+            os.pwrite(fd, data, 0)
+            os.ftruncate(fd, len(data))
         except OSError as exc:
             self.release()
             raise PhismError(describe_os_error(exc, "write", self.lock_path)) from None
@@ -211,11 +212,19 @@ class OutputLock:
         self._fd = None
 
 
-def _read_holder(fd: int) -> str:
-    try:
-        return os.pread(fd, 200, 0).decode(errors="replace").strip() or "holder unknown"
-    except OSError:
-        return "holder unknown"
+def _read_holder(fd: int, tries: int = 10, wait_s: float = 0.05) -> str:
+    """The holder's line; the holder writes it just after taking the lock, so an empty file
+    is read again for up to tries x wait_s seconds before the holder is called unknown."""
+    for attempt in range(tries):
+        try:
+            text = os.pread(fd, 200, 0).decode(errors="replace").strip()
+        except OSError:
+            return "holder unknown"
+        if text:
+            return text
+        if attempt + 1 < tries:
+            time.sleep(wait_s)
+    return "holder unknown"
 
 
 def _holder_is_dead(holder: str) -> bool:

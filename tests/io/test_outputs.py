@@ -2,11 +2,12 @@ import os
 import subprocess
 import sys
 import textwrap
+import threading
 
 import pytest
 
 from phism_cli.errors import OutputBusyError, OutputExistsError, PhismError
-from phism_cli.io.outputs import OutputSet, is_partial_name, writer_tag
+from phism_cli.io.outputs import OutputSet, _read_holder, is_partial_name, writer_tag
 
 
 def _is_ours(path) -> bool:
@@ -135,3 +136,28 @@ def test_unwritable_folder_is_found_before_work(tmp_path) -> None:
         outputs.add(tmp_path / "file" / "out.tif")
     with pytest.raises(PhismError, match="does not exist"), OutputSet() as outputs:
         outputs.add(tmp_path / "missing" / "out.tif")
+
+
+def test_a_holder_still_writing_its_line_is_waited_for(tmp_path):
+    """The lock's holder writes its line just after taking the lock: a reader that comes in
+    between reads again instead of calling the holder unknown."""
+    lock = tmp_path / ".out.zarr.lock"
+    lock.write_bytes(b"")
+    fd = os.open(lock, os.O_RDONLY)
+    try:
+        writer = threading.Timer(0.1, lock.write_text, args=("pid 123 on host since now\n",))
+        writer.start()
+        assert _read_holder(fd, tries=40, wait_s=0.05) == "pid 123 on host since now"
+        writer.join()
+    finally:
+        os.close(fd)
+
+
+def test_an_empty_lock_file_names_no_holder(tmp_path):
+    lock = tmp_path / ".out.zarr.lock"
+    lock.write_bytes(b"")
+    fd = os.open(lock, os.O_RDONLY)
+    try:
+        assert _read_holder(fd, tries=2, wait_s=0.01) == "holder unknown"
+    finally:
+        os.close(fd)
