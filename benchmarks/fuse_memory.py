@@ -25,7 +25,7 @@ import tempfile
 from pathlib import Path
 
 from common import fmt, machine, write_results
-from throughput import parse_size, phism_command, run_measured, write_scene
+from throughput import parse_size, phism_command, run_ok, write_scene
 
 HERE = Path(__file__).resolve().parent
 DEFAULT_OUT = HERE / "results" / "fuse_memory.md"
@@ -37,14 +37,6 @@ RAW_RESIDUAL = [sys.executable, "-c",
                 "import phism_cli.inversion.fusion as f\n"
                 "f.spatially_coherent_part = lambda cube: (cube, None)\n"
                 "from phism_cli.cli.main import main\nmain()"]
-
-
-def run_ok(cmd: list[str], tmp: Path, tag: str) -> dict:
-    run = run_measured(cmd, tmp, tag)
-    if run["returncode"] != 0:
-        sys.stderr.write(run["stderr"])
-        raise SystemExit(f"{' '.join(cmd[:3])} ... failed with exit code {run['returncode']}")
-    return run
 
 
 def markdown(report: dict) -> str:

@@ -54,6 +54,7 @@ from phism_cli.forward.spatial import block_mean  # noqa: E402
 from phism_cli.inversion.fusion import radiometric_gain  # noqa: E402
 from phism_cli.inversion.psf_estimation import EstimatedPsf, estimate_psf  # noqa: E402
 from phism_cli.pipeline.degrade import spatial_degrade  # noqa: E402
+from phism_cli.pipeline.quality import FusionQuality  # noqa: E402
 
 DEFAULT_OUT = Path(__file__).resolve().parent / "results" / "fusion_psf.md"
 PSFS = PSF_SHAPES
@@ -111,10 +112,9 @@ def bright_pixels(x: np.ndarray) -> np.ndarray:
 
 def sam_bright_deg(x: np.ndarray, z: np.ndarray) -> float:
     keep = bright_pixels(x)
-    a, b = x[keep].astype(np.float64), np.asarray(z)[keep].astype(np.float64)
-    cos = (a * b).sum(axis=1) / np.maximum(np.linalg.norm(a, axis=1)
-                                           * np.linalg.norm(b, axis=1), 1e-300)
-    return float(np.degrees(np.arccos(np.clip(cos, -1.0, 1.0))).mean())
+    q = FusionQuality(x.shape[-1])
+    q.update(x[keep], np.asarray(z)[keep])
+    return q.sam_deg
 
 
 def verdict(rows: list[dict], baseline: str) -> str:

@@ -23,19 +23,11 @@ from pathlib import Path
 import numpy as np
 import rasterio
 from common import fmt, machine, write_results
-from throughput import dir_size, parse_size, phism_command, run_measured, write_scene
+from throughput import dir_size, parse_size, phism_command, run_ok, write_scene
 
 from phism_cli.io.scene_formats import open_scene
 
 DEFAULT_OUT = Path(__file__).resolve().parent / "results" / "predict_throughput.md"
-
-
-def run_ok(cmd: list[str], tmp: Path, tag: str) -> dict:
-    run = run_measured(cmd, tmp, tag)
-    if run["returncode"] != 0:
-        sys.stderr.write(run["stderr"])
-        raise SystemExit(f"{' '.join(cmd[:3])} ... failed with exit code {run['returncode']}")
-    return run
 
 
 def write_labels(scene_header: Path, path: Path) -> None:

@@ -209,6 +209,15 @@ def run_measured(cmd: list[str], log_dir: Path, tag: str, env: dict | None = Non
     }
 
 
+def run_ok(cmd: list[str], log_dir: Path, tag: str) -> dict:
+    """`run_measured`, stopping the benchmark with the command's stderr if it fails."""
+    run = run_measured(cmd, log_dir, tag)
+    if run["returncode"] != 0:
+        sys.stderr.write(run["stderr"])
+        raise SystemExit(f"{' '.join(cmd[:3])} ... failed with exit code {run['returncode']}")
+    return run
+
+
 def dir_size(path: Path) -> int:
     if path.is_file():
         return path.stat().st_size

